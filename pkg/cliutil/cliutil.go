@@ -1,0 +1,123 @@
+// Package cliutil holds what every scanwatch command shares: kong parsing
+// that never calls os.Exit, errors that carry their exit code, the one-time
+// "tool: " prefix, signal handling, and terminal detection.
+package cliutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/term"
+)
+
+// Version is set by the justfile: -ldflags "-X scanwatch/pkg/cliutil.Version=...".
+var Version = "dev"
+
+// Exit codes shared by all tools.
+const (
+	ExitOK    = 0
+	ExitFailure = 1 // bad input, I/O failure
+	ExitUsage = 2 // bad flags or arguments
+)
+
+// ExitError is an error with the process exit code it implies.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Usage wraps err as a usage error (exit 2).
+func Usage(err error) error { return &ExitError{Code: ExitUsage, Err: err} }
+
+// Usagef is Usage(fmt.Errorf(...)).
+func Usagef(format string, a ...any) error { return Usage(fmt.Errorf(format, a...)) }
+
+// Report prints err once as "tool: message" on stderr and returns its exit
+// code; nil is 0. A closed downstream pipe is not an error: the reader is gone
+// and nobody wants to hear about it.
+func Report(tool string, stderr io.Writer, err error) int {
+	if err == nil || IsBrokenPipe(err) {
+		return ExitOK
+	}
+	code := ExitFailure
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		code = ee.Code
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", tool, err)
+	return code
+}
+
+// IsBrokenPipe reports a write to a closed pipe.
+func IsBrokenPipe(err error) bool {
+	return errors.Is(err, syscall.EPIPE)
+}
+
+type kongExit struct{ code int }
+
+// Parse parses args into cli with kong, writing help to stdout and errors to
+// stderr, without ever calling os.Exit. done is true when the caller should
+// return code at once (help, version, or a usage error already printed).
+func Parse(tool, description string, cli any, args []string, stdout, stderr io.Writer, opts ...kong.Option) (kctx *kong.Context, code int, done bool) {
+	exited := -1
+	options := append([]kong.Option{
+		kong.Name(tool),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(kongExit{c}) }),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"version": tool + " " + Version},
+	}, opts...)
+	parser, err := kong.New(cli, options...)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
+		return nil, ExitFailure, true
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				ke, ok := r.(kongExit)
+				if !ok {
+					panic(r)
+				}
+				exited = ke.code
+			}
+		}()
+		kctx, err = parser.Parse(args)
+	}()
+	if exited >= 0 {
+		return nil, exited, true
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", tool, err)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", tool)
+		return nil, ExitUsage, true
+	}
+	return kctx, ExitOK, false
+}
+
+// VersionFlag is embedded in every tool's CLI struct.
+type VersionFlag struct {
+	Version kong.VersionFlag `help:"Print the version and exit."`
+}
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w any) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// SignalContext is cancelled on SIGINT or SIGTERM.
+func SignalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}

@@ -1,0 +1,214 @@
+package row
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"io"
+	"strings"
+)
+
+// csvReader reads CSV rows with encoding/csv and ReuseRecord: measured here
+// at ~3 M rows/s against gocsv's ~0.7 M, and scanclass has a 1 M rows/s target.
+type csvReader struct {
+	name   string
+	cr     *csv.Reader
+	schema *Schema
+	// target[i] is the known column of input field i, or -1-k for Extra[k].
+	target []Column
+	line   int
+}
+
+func newCSVReader(br *bufio.Reader, name string) (*csvReader, error) {
+	cr := csv.NewReader(&lineLimiter{r: br})
+	cr.ReuseRecord = true
+	hdr, err := cr.Read()
+	if err == io.EOF {
+		return nil, &Error{Name: name, Err: ErrEmpty}
+	}
+	if err != nil {
+		return nil, csvError(name, err)
+	}
+	r := &csvReader{name: name, cr: cr, line: 1}
+	var known []Column
+	var extra []string
+	seen := map[string]bool{}
+	for i, h := range hdr {
+		h = strings.TrimSpace(h)
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff")
+		}
+		if seen[h] {
+			return nil, &Error{Name: name, Line: 1, Column: h, Err: errors.New("appears twice in the header")}
+		}
+		seen[h] = true
+		if c, ok := byName[h]; ok {
+			known = append(known, c)
+			r.target = append(r.target, c)
+		} else {
+			r.target = append(r.target, Column(-1-len(extra)))
+			extra = append(extra, h)
+		}
+	}
+	r.schema = NewSchema(known, extra)
+	cr.FieldsPerRecord = len(hdr)
+	return r, nil
+}
+
+func (r *csvReader) Schema() *Schema { return r.schema }
+func (r *csvReader) Line() int       { return r.line }
+
+func (r *csvReader) Read(row *Row) error {
+	rec, err := r.cr.Read()
+	if err == io.EOF {
+		return io.EOF
+	}
+	if err != nil {
+		return csvError(r.name, err)
+	}
+	r.line, _ = r.cr.FieldPos(0)
+	extra := row.Extra[:0]
+	*row = Row{}
+	for i, f := range rec {
+		c := r.target[i]
+		if c < 0 {
+			extra = append(extra, f)
+			continue
+		}
+		if err := parseValue(row, c, f); err != nil {
+			return &Error{Name: r.name, Line: r.line, Column: c.Name(), Err: err}
+		}
+	}
+	row.Extra = extra
+	if msg := row.Valid(); msg != "" {
+		return &Error{Name: r.name, Line: r.line, Err: errors.New(msg)}
+	}
+	return nil
+}
+
+func csvError(name string, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Err
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			msg = errors.New("wrong number of fields (does not match the header)")
+		}
+		return &Error{Name: name, Line: pe.Line, Err: msg}
+	}
+	return &Error{Name: name, Err: err}
+}
+
+// lineLimiter fails a read when a line grows past MaxLineBytes, so that a
+// binary blob or a 10 MB line is an error, not an unbounded allocation.
+type lineLimiter struct {
+	r   io.Reader
+	run int // bytes since the last newline
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	b := p[:n]
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			l.run += len(b)
+			break
+		}
+		if l.run+i > MaxLineBytes {
+			return 0, ErrLineTooLong
+		}
+		l.run = 0
+		b = b[i+1:]
+	}
+	if l.run > MaxLineBytes {
+		return 0, ErrLineTooLong
+	}
+	return n, err
+}
+
+// csvWriter writes rows by appending into one reused buffer: no reflection,
+// no allocation per row.
+type csvWriter struct {
+	w         *bufio.Writer
+	schema    *Schema
+	buf       []byte
+	header    bool
+	autoFlush bool
+}
+
+func newCSVWriter(w io.Writer, s *Schema, autoFlush bool) *csvWriter {
+	return &csvWriter{w: bufio.NewWriterSize(w, 64<<10), schema: s, autoFlush: autoFlush}
+}
+
+func (w *csvWriter) writeHeader() error {
+	w.header = true
+	b := w.buf[:0]
+	for i, h := range w.schema.Header() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCSVField(b, h)
+	}
+	b = append(b, '\n')
+	w.buf = b
+	_, err := w.w.Write(b)
+	return err
+}
+
+func (w *csvWriter) Write(r *Row) error {
+	if !w.header {
+		if err := w.writeHeader(); err != nil {
+			return err
+		}
+	}
+	b := w.buf[:0]
+	for i, c := range w.schema.Known {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendValue(b, r, c, false)
+	}
+	for i := range w.schema.Extra {
+		if len(w.schema.Known) > 0 || i > 0 {
+			b = append(b, ',')
+		}
+		if i < len(r.Extra) {
+			b = appendCSVField(b, r.Extra[i])
+		}
+	}
+	b = append(b, '\n')
+	w.buf = b
+	if _, err := w.w.Write(b); err != nil {
+		return err
+	}
+	if w.autoFlush {
+		return w.w.Flush()
+	}
+	return nil
+}
+
+func (w *csvWriter) Flush() error { return w.w.Flush() }
+
+func (w *csvWriter) Close() error {
+	if !w.header {
+		if err := w.writeHeader(); err != nil {
+			return err
+		}
+	}
+	return w.w.Flush()
+}
+
+func appendCSVField(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") && (s == "" || (s[0] != ' ' && s[0] != '\t')) {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,99 @@
+package row
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Reader reads rows one at a time.
+type Reader interface {
+	// Read fills r with the next row; io.EOF at the end. Errors are *Error.
+	Read(r *Row) error
+	// Schema is the stream's columns, known as soon as the reader exists.
+	Schema() *Schema
+	// Line is the input line of the row last read.
+	Line() int
+}
+
+// Writer writes rows one at a time. The header (if the format has one) is
+// written once, before the first row or by Close for an empty stream.
+type Writer interface {
+	Write(r *Row) error
+	Flush() error
+	// Close writes what is buffered; it does not close the underlying writer.
+	Close() error
+}
+
+// Formats are the names NewReader and NewWriter accept ("auto" only for reading).
+var Formats = []string{"csv", "ndjson"}
+
+// NewReader returns a reader for format "csv", "ndjson" or "auto" (sniffed
+// from the first non-blank byte: '{' is NDJSON, anything else CSV). name is
+// used in error messages.
+func NewReader(r io.Reader, name, format string) (Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if format == "" || format == "auto" {
+		var err error
+		if format, err = sniff(br); err != nil {
+			return nil, &Error{Name: name, Err: err}
+		}
+	}
+	switch format {
+	case "csv":
+		return newCSVReader(br, name)
+	case "ndjson", "json", "jsonl":
+		return newNDJSONReader(br, name)
+	}
+	return nil, unknownFormat(format, true)
+}
+
+func sniff(br *bufio.Reader) (string, error) {
+	for n := 1; ; n++ {
+		b, err := br.Peek(n)
+		if len(b) < n {
+			if err == io.EOF {
+				return "csv", nil // empty: the CSV reader reports it
+			}
+			return "", err
+		}
+		switch c := b[n-1]; c {
+		case ' ', '\t', '\r', '\n':
+			if n >= 4096 {
+				return "csv", nil
+			}
+			continue
+		case '{':
+			return "ndjson", nil
+		default:
+			return "csv", nil
+		}
+	}
+}
+
+// WriterOptions tune a writer.
+type WriterOptions struct {
+	// AutoFlush flushes after every row: for terminals and live pipelines.
+	AutoFlush bool
+}
+
+// NewWriter returns a writer for format "csv" or "ndjson".
+func NewWriter(w io.Writer, format string, s *Schema, opt WriterOptions) (Writer, error) {
+	switch format {
+	case "csv", "":
+		return newCSVWriter(w, s, opt.AutoFlush), nil
+	case "ndjson", "json", "jsonl":
+		return newNDJSONWriter(w, s, opt.AutoFlush), nil
+	}
+	return nil, unknownFormat(format, false)
+}
+
+func unknownFormat(f string, reading bool) error {
+	names := slices.Clone(Formats)
+	if reading {
+		names = append(names, "auto")
+	}
+	return fmt.Errorf("unknown format %q (known: %s)", f, strings.Join(names, ", "))
+}

@@ -1,0 +1,310 @@
+package row
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ndjsonReader reads one flat JSON object per line. The first object's keys
+// fix the schema; later objects may omit keys (zero value) but may not add
+// new ones. Values must be scalars.
+type ndjsonReader struct {
+	name   string
+	sc     *bufio.Scanner
+	schema *Schema
+	extra  map[string]int
+	line   int
+	first  []field // the first object, parsed while building the schema
+	fields []field
+}
+
+type field struct {
+	key, val string
+	str      bool // val was a JSON string
+}
+
+func newNDJSONReader(br *bufio.Reader, name string) (*ndjsonReader, error) {
+	sc := bufio.NewScanner(br)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
+	r := &ndjsonReader{name: name, sc: sc, extra: map[string]int{}}
+	for {
+		ok, err := r.next()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, &Error{Name: name, Err: ErrEmpty}
+		}
+		if r.fields != nil {
+			break
+		}
+	}
+	var known []Column
+	var extra []string
+	for _, f := range r.fields {
+		if c, ok := byName[f.key]; ok {
+			known = append(known, c)
+		} else {
+			r.extra[f.key] = len(extra)
+			extra = append(extra, f.key)
+		}
+	}
+	r.schema = NewSchema(known, extra)
+	r.first = append([]field(nil), r.fields...)
+	return r, nil
+}
+
+// next reads and parses the next non-blank line into r.fields; a blank
+// line leaves r.fields nil.
+func (r *ndjsonReader) next() (bool, error) {
+	if !r.sc.Scan() {
+		if err := r.sc.Err(); err != nil {
+			if errors.Is(err, bufio.ErrTooLong) {
+				err = ErrLineTooLong
+			}
+			return false, &Error{Name: r.name, Line: r.line + 1, Err: err}
+		}
+		return false, nil
+	}
+	r.line++
+	line := bytes.TrimSpace(r.sc.Bytes())
+	r.fields = r.fields[:0]
+	if len(line) == 0 {
+		r.fields = nil
+		return true, nil
+	}
+	var err error
+	if r.fields, err = parseFlatObject(line, r.fields); err != nil {
+		return false, &Error{Name: r.name, Line: r.line, Err: err}
+	}
+	if r.fields == nil {
+		r.fields = []field{}
+	}
+	return true, nil
+}
+
+func (r *ndjsonReader) Schema() *Schema { return r.schema }
+func (r *ndjsonReader) Line() int       { return r.line }
+
+func (r *ndjsonReader) Read(row *Row) error {
+	var fields []field
+	if r.first != nil {
+		fields, r.first = r.first, nil
+	} else {
+		for {
+			ok, err := r.next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return io.EOF
+			}
+			if r.fields != nil {
+				break
+			}
+		}
+		fields = r.fields
+	}
+	extra := row.Extra[:0]
+	*row = Row{}
+	for range r.schema.Extra {
+		extra = append(extra, "")
+	}
+	for _, f := range fields {
+		if c, ok := byName[f.key]; ok && r.schema.Has(c) {
+			if err := parseValue(row, c, f.val); err != nil {
+				return &Error{Name: r.name, Line: r.line, Column: f.key, Err: err}
+			}
+			continue
+		}
+		i, ok := r.extra[f.key]
+		if !ok {
+			return &Error{Name: r.name, Line: r.line, Column: f.key, Err: errors.New("not in the first line's columns")}
+		}
+		extra[i] = f.val
+	}
+	row.Extra = extra
+	if msg := row.Valid(); msg != "" {
+		return &Error{Name: r.name, Line: r.line, Err: errors.New(msg)}
+	}
+	return nil
+}
+
+// parseFlatObject parses {"k": scalar, ...}.
+func parseFlatObject(b []byte, out []field) ([]field, error) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		if skipWS(b, i+1) != len(b) {
+			return nil, errors.New("text after the JSON object")
+		}
+		return out, nil
+	}
+	for {
+		var f field
+		var err error
+		if i >= len(b) || b[i] != '"' {
+			return nil, fmt.Errorf("expected a key at byte %d", i+1)
+		}
+		if f.key, i, err = parseString(b, i); err != nil {
+			return nil, err
+		}
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return nil, fmt.Errorf("expected ':' at byte %d", i+1)
+		}
+		i = skipWS(b, i+1)
+		if i >= len(b) {
+			return nil, errors.New("unexpected end of line")
+		}
+		switch b[i] {
+		case '"':
+			f.str = true
+			if f.val, i, err = parseString(b, i); err != nil {
+				return nil, err
+			}
+		case '{', '[':
+			return nil, fmt.Errorf("key %q: nested values are not supported", clip(f.key))
+		default:
+			j := i
+			for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ' ' && b[j] != '\t' {
+				j++
+			}
+			lit := string(b[i:j])
+			switch lit {
+			case "true", "false":
+			case "null":
+				lit = ""
+			default:
+				if !json.Valid(b[i:j]) {
+					return nil, fmt.Errorf("key %q: %q is not a JSON value", clip(f.key), clip(lit))
+				}
+			}
+			f.val, i = lit, j
+		}
+		out = append(out, f)
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return nil, errors.New("unexpected end of line")
+		}
+		if b[i] == '}' {
+			if skipWS(b, i+1) != len(b) {
+				return nil, errors.New("text after the JSON object")
+			}
+			return out, nil
+		}
+		if b[i] != ',' {
+			return nil, fmt.Errorf("expected ',' or '}' at byte %d", i+1)
+		}
+		i = skipWS(b, i+1)
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// parseString parses the JSON string starting at b[i] == '"'.
+func parseString(b []byte, i int) (string, int, error) {
+	j := i + 1
+	esc := false
+	for j < len(b) {
+		switch b[j] {
+		case '\\':
+			esc = true
+			j += 2
+			continue
+		case '"':
+			if !esc {
+				return string(b[i+1 : j]), j + 1, nil
+			}
+			var s string
+			if err := json.Unmarshal(b[i:j+1], &s); err != nil {
+				return "", 0, fmt.Errorf("bad JSON string at byte %d", i+1)
+			}
+			return s, j + 1, nil
+		}
+		j++
+	}
+	return "", 0, errors.New("unterminated JSON string")
+}
+
+// ndjsonWriter writes one JSON object per row.
+type ndjsonWriter struct {
+	w         *bufio.Writer
+	schema    *Schema
+	keys      [][]byte // `"name":` per column, prebuilt
+	buf       []byte
+	autoFlush bool
+}
+
+func newNDJSONWriter(w io.Writer, s *Schema, autoFlush bool) *ndjsonWriter {
+	nw := &ndjsonWriter{w: bufio.NewWriterSize(w, 64<<10), schema: s, autoFlush: autoFlush}
+	for _, h := range s.Header() {
+		k, _ := json.Marshal(h)
+		nw.keys = append(nw.keys, append(k, ':'))
+	}
+	return nw
+}
+
+func (w *ndjsonWriter) Write(r *Row) error {
+	b := append(w.buf[:0], '{')
+	k := 0
+	for _, c := range w.schema.Known {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, w.keys[k]...)
+		b = appendValue(b, r, c, true)
+		k++
+	}
+	for i := range w.schema.Extra {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, w.keys[k]...)
+		k++
+		v := ""
+		if i < len(r.Extra) {
+			v = r.Extra[i]
+		}
+		if isJSONScalarLiteral(v) {
+			b = append(b, v...)
+		} else {
+			q, _ := json.Marshal(v)
+			b = append(b, q...)
+		}
+	}
+	b = append(b, '}', '\n')
+	w.buf = b
+	if _, err := w.w.Write(b); err != nil {
+		return err
+	}
+	if w.autoFlush {
+		return w.w.Flush()
+	}
+	return nil
+}
+
+func isJSONScalarLiteral(v string) bool {
+	if v == "true" || v == "false" {
+		return true
+	}
+	if v == "" || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+		return false
+	}
+	return json.Valid([]byte(v))
+}
+
+func (w *ndjsonWriter) Flush() error { return w.w.Flush() }
+func (w *ndjsonWriter) Close() error { return w.w.Flush() }

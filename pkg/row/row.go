@@ -1,0 +1,83 @@
+// Package row owns the session-row contract that every scanwatch tool reads
+// and writes: one Row type, a Schema naming which columns a stream carries,
+// and one Reader and one Writer per format (CSV, NDJSON) behind small
+// interfaces, chosen by NewReader / NewWriter.
+//
+// Column order is fixed: the seed's fifteen columns (exactly as the Python
+// project wrote them), then scanwatch's evidence columns, then the optional
+// label, score and prediction, then any column the reader did not know, in
+// the order the input had them. Unknown columns are carried through
+// unchanged so that tools can be chained in any order.
+//
+// Times are written as "2006-01-02 15:04:05.000000" in UTC; a time that did
+// not happen (no response) is written as 0.
+package row
+
+import (
+	"math"
+	"net/netip"
+)
+
+// Row is one TCP session. Times are Unix nanoseconds; 0 means "did not
+// happen" (written as 0, like the seed).
+type Row struct {
+	StartRequest  int64
+	EndRequest    int64
+	StartResponse int64
+	EndResponse   int64
+	Duration      float64 // seconds
+	SrcIP, DstIP  netip.Addr
+	SrcPort       uint16
+	DstPort       uint16
+	SYN, ACK, FIN int
+	RST, URG, PSH int
+
+	// Evidence beyond the seed's columns (see package session for how each
+	// is measured).
+	Packets       int // packets in the session, both directions
+	SrcPackets    int // packets sent by the initiator
+	DstPackets    int // packets sent by the responder
+	SrcBytes      int // TCP payload bytes sent by the initiator
+	DstBytes      int // TCP payload bytes sent by the responder
+	InitWindow    int // TCP window of the initiator's first packet
+	InitOptLen    int // TCP options length (bytes) of the initiator's first packet
+	InitMSS       int // MSS option of the initiator's first packet, 0 if none
+	InitTTL       int // IPv4 TTL or IPv6 hop limit of the initiator's first packet
+	InitDF        int // 1 if the initiator's first packet had IPv4 DF set
+	Fanout        int // distinct (dst_ip,dst_port) the initiator opened in the preceding fanout window
+	FanoutFailed  float64 // fraction of those refused (RST) or unanswered at this session's start
+
+	Label      int
+	Score      float64
+	Prediction int
+
+	// Extra holds the values of columns this package does not know, aligned
+	// with Schema.Extra of the stream the row came from.
+	Extra []string
+}
+
+// Valid reports a problem with values a reader accepted syntactically but
+// that no session can have, or "" when the row is sound.
+func (r *Row) Valid() string {
+	switch {
+	case math.IsNaN(r.Duration) || math.IsInf(r.Duration, 0):
+		return "duration is not finite"
+	case r.Duration < 0:
+		return "duration is negative"
+	case math.IsNaN(r.Score) || math.IsInf(r.Score, 0):
+		return "score is not finite"
+	case math.IsNaN(r.FanoutFailed) || math.IsInf(r.FanoutFailed, 0):
+		return "fanout_failed is not finite"
+	}
+	return ""
+}
+
+// Number returns the value of a numeric column as float64, for model
+// features. ok is false for columns that are not numeric.
+func (r *Row) Number(c Column) (v float64, ok bool) {
+	d := &columns[c]
+	if d.num == nil {
+		return 0, false
+	}
+	return d.num(r), true
+}

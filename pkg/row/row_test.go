@@ -1,0 +1,147 @@
+package row
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+const seedDir = "../../../shared/seed/datasets"
+
+func readAll(t *testing.T, r Reader) []Row {
+	t.Helper()
+	var rows []Row
+	for {
+		var x Row
+		err := r.Read(&x)
+		if err == io.EOF {
+			return rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, x)
+	}
+}
+
+func TestReadSeedCSV(t *testing.T) {
+	f, err := os.Open(seedDir + "/train/bad.csv")
+	if err != nil {
+		t.Skipf("seed data not beside the repository: %v", err)
+	}
+	defer f.Close()
+	r, err := NewReader(f, "bad.csv", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Schema().Has(Label) || len(r.Schema().Extra) != 0 {
+		t.Fatalf("schema %v", r.Schema().Header())
+	}
+	rows := readAll(t, r)
+	if len(rows) != 12508 {
+		t.Fatalf("rows = %d, want 12508", len(rows))
+	}
+	x := rows[0]
+	if x.SrcIP.String() != "172.31.0.2" || x.DstIP.String() != "172.31.0.1" || x.SrcPort != 52666 || x.DstPort != 22 {
+		t.Errorf("endpoints %v:%d -> %v:%d", x.SrcIP, x.SrcPort, x.DstIP, x.DstPort)
+	}
+	if x.SYN != 1 || x.ACK != 1 || x.RST != 1 || x.Label != 1 || x.Duration != 4.8e-05 {
+		t.Errorf("row 0 = %+v", x)
+	}
+	var b bytes.Buffer
+	w, _ := NewWriter(&b, "csv", r.Schema(), WriterOptions{})
+	w.Write(&x)
+	w.Close()
+	want := "start_request_time,end_request_time,start_response_time,end_response_time,duration,src_ip,dst_ip,src_port,dst_port,SYN,ACK,FIN,RST,URG,PSH,label\n" +
+		"2025-01-15 12:49:08.025898,2025-01-15 12:49:08.025898,2025-01-15 12:49:08.025946,2025-01-15 12:49:08.025946,0.000048,172.31.0.2,172.31.0.1,52666,22,1,1,0,1,0,0,1\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestRoundTripPassesUnknownColumns(t *testing.T) {
+	in := "src_ip,note,SYN,dst_port,score,label,zz\n" +
+		"::1,\"a, b\",3,80,0.25,1,7\n" +
+		"127.0.0.1,,0,443,1,0,\n"
+	for _, format := range []string{"csv", "ndjson"} {
+		r, err := NewReader(strings.NewReader(in), "in.csv", "auto")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := readAll(t, r)
+		var b bytes.Buffer
+		w, _ := NewWriter(&b, format, r.Schema(), WriterOptions{})
+		for i := range rows {
+			if err := w.Write(&rows[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		r2, err := NewReader(bytes.NewReader(b.Bytes()), "out", "auto")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(r2.Schema().Header(), ","); got != "src_ip,dst_port,SYN,label,score,note,zz" {
+			t.Errorf("%s header %s", format, got)
+		}
+		rows2 := readAll(t, r2)
+		if len(rows2) != 2 || rows2[0].Extra[0] != "a, b" || rows2[0].Extra[1] != "7" || rows2[0].Score != 0.25 ||
+			rows2[1].SrcIP.String() != "127.0.0.1" || rows2[1].DstPort != 443 || rows2[0].SYN != 3 {
+			t.Errorf("%s round trip:\n%s\n%+v", format, b.String(), rows2)
+		}
+	}
+}
+
+func TestBadInputNamesFileLineColumn(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"", "read x.csv: empty input: no header line"},
+		{"SYN,ACK\n1,2\n1,x\n", `read x.csv line 3: column ACK: "x" is not an integer`},
+		{"SYN,ACK\n1,2\n1\n", "read x.csv line 3: wrong number of fields"},
+		{"duration\nNaN\n", `read x.csv line 2: column duration: "NaN" is not a finite number`},
+		{"duration\n-1\n", "read x.csv line 2: duration is negative"},
+		{"src_port\n70000\n", `column src_port: "70000" is not a port number`},
+		{"start_request_time\n2025-13-01 00:00:00\n", "is not a time"},
+		{"{\"SYN\":1}\n{\"SYN\":\"q\"}\n", `read x.csv line 2: column SYN: "q" is not an integer`},
+		{"{\"SYN\":1}\n{\"new\":1}\n", "line 2: column new: not in the first line's columns"},
+		{"{\"SYN\":1}\n{\"SYN\":1\n", "line 2: unexpected end of line"},
+		{"SYN\n" + strings.Repeat("1", MaxLineBytes+10) + "\n", "line longer than"},
+	}
+	for _, c := range cases {
+		r, err := NewReader(strings.NewReader(c.in), "x.csv", "auto")
+		if err == nil {
+			for err == nil {
+				var x Row
+				err = r.Read(&x)
+			}
+		}
+		var re *Error
+		if err == io.EOF || !errors.As(err, &re) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("input %.30q: error %v, want %q", c.in, err, c.want)
+		}
+	}
+}
+
+func TestTimeFormat(t *testing.T) {
+	for _, s := range []string{"2025-01-15 12:49:08.025898", "1969-12-31 23:59:59.999999", "2000-02-29 00:00:00.000001", "2100-03-01 12:00:00.000000"} {
+		ns, err := parseTime(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(appendTime(nil, ns)); got != s {
+			t.Errorf("%s -> %d -> %s", s, ns, got)
+		}
+	}
+	if ns, _ := parseTime("1970-01-01 00:00:01.5"); ns != 1_500_000_000 {
+		t.Errorf("fraction: %d", ns)
+	}
+}
+
+func TestUnknownFormatIsNamed(t *testing.T) {
+	_, err := NewWriter(io.Discard, "xml", NewSchema(Seed(), nil), WriterOptions{})
+	if err == nil || !strings.Contains(err.Error(), `unknown format "xml" (known: csv, ndjson)`) {
+		t.Fatal(err)
+	}
+}
