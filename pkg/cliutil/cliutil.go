@@ -21,9 +21,9 @@ var Version = "dev"
 
 // Exit codes shared by all tools.
 const (
-	ExitOK    = 0
+	ExitOK      = 0
 	ExitFailure = 1 // bad input, I/O failure
-	ExitUsage = 2 // bad flags or arguments
+	ExitUsage   = 2 // bad flags or arguments
 )
 
 // ExitError is an error with the process exit code it implies.

@@ -34,18 +34,18 @@ type Row struct {
 
 	// Evidence beyond the seed's columns (see package session for how each
 	// is measured).
-	Packets       int // packets in the session, both directions
-	SrcPackets    int // packets sent by the initiator
-	DstPackets    int // packets sent by the responder
-	SrcBytes      int // TCP payload bytes sent by the initiator
-	DstBytes      int // TCP payload bytes sent by the responder
-	InitWindow    int // TCP window of the initiator's first packet
-	InitOptLen    int // TCP options length (bytes) of the initiator's first packet
-	InitMSS       int // MSS option of the initiator's first packet, 0 if none
-	InitTTL       int // IPv4 TTL or IPv6 hop limit of the initiator's first packet
-	InitDF        int // 1 if the initiator's first packet had IPv4 DF set
-	Fanout        int // distinct (dst_ip,dst_port) the initiator opened in the preceding fanout window
-	FanoutFailed  float64 // fraction of those refused (RST) or unanswered at this session's start
+	Packets      int     // packets in the session, both directions
+	SrcPackets   int     // packets sent by the initiator
+	DstPackets   int     // packets sent by the responder
+	SrcBytes     int     // TCP payload bytes sent by the initiator
+	DstBytes     int     // TCP payload bytes sent by the responder
+	InitWindow   int     // TCP window of the initiator's first packet
+	InitOptLen   int     // TCP options length (bytes) of the initiator's first packet
+	InitMSS      int     // MSS option of the initiator's first packet, 0 if none
+	InitTTL      int     // IPv4 TTL or IPv6 hop limit of the initiator's first packet
+	InitDF       int     // 1 if the initiator's first packet had IPv4 DF set
+	Fanout       int     // distinct (dst_ip,dst_port) the initiator opened in the preceding fanout window
+	FanoutFailed float64 // fraction of those refused (RST) or unanswered at this session's start
 
 	Label      int
 	Score      float64
