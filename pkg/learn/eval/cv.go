@@ -1,0 +1,191 @@
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"scanwatch/pkg/learn"
+)
+
+// StratifiedFolds splits row indexes 0..len(y)-1 into k test folds that keep
+// the class ratio: each class's rows are shuffled with seed, then dealt round
+// robin, continuing the deal across classes so fold sizes differ by at most
+// one. Each fold is sorted ascending. Same y, k and seed: same folds.
+func StratifiedFolds(y []int8, k int, seed int64) ([][]int, error) {
+	if k < 2 {
+		return nil, fmt.Errorf("need at least 2 folds, got %d", k)
+	}
+	byClass := map[int8][]int{}
+	var classes []int8
+	for i, c := range y {
+		if _, ok := byClass[c]; !ok {
+			classes = append(classes, c)
+		}
+		byClass[c] = append(byClass[c], i)
+	}
+	slices.Sort(classes)
+	for _, c := range classes {
+		if n := len(byClass[c]); n < k {
+			return nil, fmt.Errorf("class %d has %d rows, fewer than %d folds", c, n, k)
+		}
+	}
+	folds := make([][]int, k)
+	deal := 0
+	for _, c := range classes {
+		idx := byClass[c]
+		rng := rand.New(rand.NewPCG(uint64(seed), uint64(c)+0x9e3779b97f4a7c15))
+		rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		for _, i := range idx {
+			folds[deal%k] = append(folds[deal%k], i)
+			deal++
+		}
+	}
+	for _, f := range folds {
+		slices.Sort(f)
+	}
+	return folds, nil
+}
+
+// Complement returns the indexes of 0..n-1 not in fold (fold sorted).
+func Complement(n int, fold []int) []int {
+	out := make([]int, 0, n-len(fold))
+	j := 0
+	for i := 0; i < n; i++ {
+		if j < len(fold) && fold[j] == i {
+			j++
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+// Candidate is a named classifier factory: every fold trains a fresh one.
+type Candidate struct {
+	Name string
+	New  func() learn.Classifier
+}
+
+// Score is one train/test run of a candidate.
+type Score struct {
+	Confusion
+	Accuracy, MCC, Precision, Recall, F1, AUC float64
+	Train                                     time.Duration // Fit
+	PredictPerRow                             time.Duration // Prob, averaged over the test rows
+}
+
+// Result is a candidate's scores over folds (or one hold-out run) and the
+// out-of-fold probabilities for ROC curves.
+type Result struct {
+	Name   string
+	Scores []Score
+	// Y and Prob are every test row's label and predicted probability,
+	// pooled over the folds.
+	Y    []int8
+	Prob []float64
+}
+
+// Summary is Result's metrics as mean ± std over its scores.
+type Summary struct {
+	Name                                      string
+	Folds                                     int
+	Accuracy, MCC, Precision, Recall, F1, AUC Stat
+	TrainSeconds, PredictSecondsPerRow        Stat
+	TP, TN, FN, FP                            Stat
+}
+
+// Summarize computes the mean ± std of every metric.
+func (r *Result) Summarize() Summary {
+	pick := func(f func(s Score) float64) Stat {
+		xs := make([]float64, len(r.Scores))
+		for i, s := range r.Scores {
+			xs[i] = f(s)
+		}
+		return MeanStd(xs)
+	}
+	return Summary{
+		Name:                 r.Name,
+		Folds:                len(r.Scores),
+		Accuracy:             pick(func(s Score) float64 { return s.Accuracy }),
+		MCC:                  pick(func(s Score) float64 { return s.MCC }),
+		Precision:            pick(func(s Score) float64 { return s.Precision }),
+		Recall:               pick(func(s Score) float64 { return s.Recall }),
+		F1:                   pick(func(s Score) float64 { return s.F1 }),
+		AUC:                  pick(func(s Score) float64 { return s.AUC }),
+		TrainSeconds:         pick(func(s Score) float64 { return s.Train.Seconds() }),
+		PredictSecondsPerRow: pick(func(s Score) float64 { return s.PredictPerRow.Seconds() }),
+		TP:                   pick(func(s Score) float64 { return float64(s.TP) }),
+		TN:                   pick(func(s Score) float64 { return float64(s.TN) }),
+		FN:                   pick(func(s Score) float64 { return float64(s.FN) }),
+		FP:                   pick(func(s Score) float64 { return float64(s.FP) }),
+	}
+}
+
+// Run trains a fresh c on train and scores it on test, appending the score
+// and the test probabilities to r.
+func (r *Result) Run(c Candidate, train, test *learn.Dataset) error {
+	m := c.New()
+	start := time.Now()
+	if err := m.Fit(train); err != nil {
+		return fmt.Errorf("%s: fit: %w", c.Name, err)
+	}
+	trainTime := time.Since(start)
+	prob := make([]float64, test.N())
+	pred := make([]int8, test.N())
+	start = time.Now()
+	for i := range prob {
+		prob[i] = m.Prob(test.Row(i))
+	}
+	predTime := time.Since(start)
+	for i, p := range prob {
+		pred[i] = Predict(p)
+	}
+	conf := NewConfusion(test.Y, pred)
+	s := Score{
+		Confusion: conf,
+		Accuracy:  conf.Accuracy(), MCC: conf.MCC(), Precision: conf.Precision(),
+		Recall: conf.Recall(), F1: conf.F1(), AUC: AUC(test.Y, prob),
+		Train: trainTime,
+	}
+	if n := test.N(); n > 0 {
+		s.PredictPerRow = predTime / time.Duration(n)
+	}
+	r.Scores = append(r.Scores, s)
+	r.Y = append(r.Y, test.Y...)
+	r.Prob = append(r.Prob, prob...)
+	return nil
+}
+
+// CrossValidate scores c on each fold of d (folds from StratifiedFolds),
+// training on the other folds. step, when not nil, is called after each fold.
+func CrossValidate(ctx context.Context, d *learn.Dataset, c Candidate, folds [][]int, step func()) (*Result, error) {
+	if len(folds) < 2 {
+		return nil, errors.New("cross-validation needs at least 2 folds")
+	}
+	r := &Result{Name: c.Name}
+	for _, f := range folds {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.Run(c, d.Subset(Complement(d.N(), f)), d.Subset(f)); err != nil {
+			return nil, err
+		}
+		if step != nil {
+			step()
+		}
+	}
+	return r, nil
+}
+
+// Holdout trains c on train and scores it once on test, a set it never saw.
+func Holdout(c Candidate, train, test *learn.Dataset) (*Result, error) {
+	r := &Result{Name: c.Name}
+	if err := r.Run(c, train, test); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
