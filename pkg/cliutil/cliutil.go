@@ -117,7 +117,10 @@ func IsTerminal(w any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// SignalContext is cancelled on SIGINT or SIGTERM.
+// SignalContext is cancelled on SIGINT or SIGTERM. It also ignores
+// SIGPIPE, so that a write to a closed stdout returns EPIPE (which Report
+// turns into a quiet exit 0) instead of killing the process mid-row.
 func SignalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	signal.Ignore(syscall.SIGPIPE)
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }

@@ -1,0 +1,168 @@
+// Package cli is pcapsess: packets in, session rows out.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"scanwatch/pkg/capture"
+	"scanwatch/pkg/cliutil"
+	"scanwatch/pkg/row"
+	"scanwatch/pkg/session"
+)
+
+const tool = "pcapsess"
+
+const description = `Turn TCP packets into session rows (CSV or NDJSON) on stdout.
+
+A session is every packet between two (ip, port) endpoints until the pair
+has been idle for --window, in packet time: replaying a capture gives
+exactly the rows the live run gave. The first packet's sender is the
+initiator (src_*). Live capture uses AF_PACKET and needs root or
+CAP_NET_RAW; no libpcap is needed.
+
+Examples:
+  sudo pcapsess -i lo | scanclass | scanalert
+  pcapsess -r scan.pcap --label 1 > bad.csv
+  tcpdump -i lo -w - | pcapsess -r -`
+
+type cmd struct {
+	Interface    string        `short:"i" help:"Capture live from this interface (AF_PACKET)." xor:"src" placeholder:"IFACE"`
+	Read         string        `short:"r" help:"Read a pcap or pcapng file (gzip'd or not); - is stdin." xor:"src" placeholder:"FILE"`
+	Format       string        `help:"Output format: csv or ndjson." default:"csv" enum:"csv,ndjson"`
+	Label        *int          `help:"Add a label column with this value (1 = scan, 0 = normal)." placeholder:"N"`
+	Window       time.Duration `help:"Idle time, in packet time, that ends a session." default:"500ms"`
+	FanoutWindow time.Duration `help:"How far back the fanout columns look." default:"1s"`
+	Snaplen      int           `help:"Bytes kept per packet in live capture." default:"262144"`
+	Host         []string      `help:"Keep only packets to or from this address (repeatable)." placeholder:"ADDR"`
+	Port         []uint16      `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
+	MaxSessions  int           `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
+	Quiet        bool          `short:"q" help:"Print no summary on stderr."`
+	cliutil.VersionFlag
+
+	stdin io.Reader
+}
+
+// Run is pcapsess's main.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := cmd{stdin: stdin}
+	_, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr,
+		kongVars())
+	if done {
+		return code
+	}
+	return cliutil.Report(tool, stderr, c.run(ctx, stdout, stderr))
+}
+
+func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
+	if c.Interface == "" && c.Read == "" {
+		return cliutil.Usagef("give a capture source: -i IFACE or -r FILE")
+	}
+	if c.Window <= 0 {
+		return cliutil.Usagef("--window must be positive, got %v", c.Window)
+	}
+	if c.FanoutWindow <= 0 {
+		return cliutil.Usagef("--fanout-window must be positive, got %v", c.FanoutWindow)
+	}
+	if c.MaxSessions <= 0 {
+		return cliutil.Usagef("--max-sessions must be positive, got %d", c.MaxSessions)
+	}
+	cfg := session.Config{Window: c.Window, FanoutWindow: c.FanoutWindow, MaxSessions: c.MaxSessions, Ports: c.Port}
+	for _, h := range c.Host {
+		a, err := netip.ParseAddr(h)
+		if err != nil {
+			return cliutil.Usagef("--host %q is not an IP address", h)
+		}
+		cfg.Hosts = append(cfg.Hosts, a)
+	}
+
+	ctx, cancel := cliutil.SignalContext(ctx)
+	defer cancel()
+
+	var src *capture.Source
+	var err error
+	if c.Interface != "" {
+		src, err = capture.OpenLive(c.Interface, capture.LiveOptions{Snaplen: c.Snaplen})
+	} else {
+		src, err = capture.OpenFile(c.Read, c.stdin)
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if !src.Live() {
+		// A blocked read of a pipe only returns when the pipe closes: closing
+		// our end on a signal turns it into the end of input.
+		stop := context.AfterFunc(ctx, func() { src.Close() })
+		defer stop()
+	}
+	dec, err := session.NewDecoder(src.Link)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src.Name, err)
+	}
+
+	schema := row.SessionSchema(c.Label != nil)
+	w, err := row.NewWriter(stdout, c.Format, schema, row.WriterOptions{
+		AutoFlush: src.Live() || cliutil.IsTerminal(stdout),
+	})
+	if err != nil {
+		return cliutil.Usage(err)
+	}
+	emit := func(r *row.Row) error {
+		if c.Label != nil {
+			r.Label = *c.Label
+		}
+		return w.Write(r)
+	}
+	table := session.NewTable(cfg, emit)
+	runErr := table.Run(ctx, src, dec, session.RunOptions{Live: src.Live(), IsTimeout: capture.IsTimeout})
+	closeErr := w.Close()
+	if !c.Quiet {
+		c.summary(stderr, table.Stats(), src)
+	}
+	if runErr != nil {
+		if cliutil.IsBrokenPipe(runErr) {
+			return nil
+		}
+		if errors.Is(runErr, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%s: capture is truncated (cut off in the middle of a packet); the %d complete sessions before it were written",
+				src.Name, table.Stats().Sessions)
+		}
+		return fmt.Errorf("%s: %w", src.Name, runErr)
+	}
+	return closeErr
+}
+
+// summary reports, on stderr, what a user needs to trust the rows: what
+// was skipped or evicted, and kernel drops for live capture.
+func (c *cmd) summary(stderr io.Writer, st session.Stats, src *capture.Source) {
+	notable := st.Evicted > 0 || st.Malformed > 0 || src.Live()
+	if !notable {
+		return
+	}
+	fmt.Fprintf(stderr, "%s: %s: %d packets, %d TCP, %d sessions written", tool, src.Name, st.Packets, st.TCP, st.Sessions)
+	if st.Evicted > 0 {
+		fmt.Fprintf(stderr, ", %d written early because --max-sessions was reached", st.Evicted)
+	}
+	if st.Malformed > 0 {
+		fmt.Fprintf(stderr, ", %d malformed packets skipped", st.Malformed)
+	}
+	if st.NonTCP > 0 {
+		fmt.Fprintf(stderr, ", %d non-TCP skipped", st.NonTCP)
+	}
+	if seen, drops, ok := src.Drops(); ok {
+		fmt.Fprintf(stderr, "; kernel: %d received, %d dropped", seen, drops)
+	}
+	fmt.Fprintln(stderr)
+}
+
+func kongVars() kong.Vars {
+	return kong.Vars{"maxsessions": fmt.Sprint(session.DefaultMaxSessions)}
+}

@@ -1,0 +1,208 @@
+// Package capture opens packet sources: capture files (pcap or pcapng,
+// gzip'd or not, "-" for stdin) and live Linux interfaces through
+// AF_PACKET (TPACKET_V3 ring, no libpcap). Both return a
+// gopacket.PacketDataSource, so the session core never knows which it has.
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Source is an open packet source.
+type Source struct {
+	gopacket.PacketDataSource
+	Link  layers.LinkType
+	Name  string
+	close func() error
+	tp    *afpacket.TPacket
+}
+
+// Close releases the source. It may be called from another goroutine to
+// interrupt a blocked read (stdin pipe).
+func (s *Source) Close() error {
+	if s.close == nil {
+		return nil
+	}
+	return s.close()
+}
+
+// Live reports whether the source is a live interface.
+func (s *Source) Live() bool { return s.tp != nil }
+
+// IsTimeout reports a live read that returned because its poll timeout passed.
+func IsTimeout(err error) bool {
+	return errors.Is(err, afpacket.ErrTimeout) || errors.Is(err, afpacket.ErrPoll)
+}
+
+// Drops returns the kernel's counts for a live source: packets seen by the
+// socket and packets it dropped because the ring was full.
+func (s *Source) Drops() (packets, drops uint, ok bool) {
+	if s.tp == nil {
+		return 0, 0, false
+	}
+	_, v3, err := s.tp.SocketStats()
+	if err != nil {
+		return 0, 0, false
+	}
+	return v3.Packets(), v3.Drops(), true
+}
+
+const (
+	magicPcapng = 0x0A0D0D0A
+)
+
+// OpenFile opens a pcap or pcapng file, gzip'd or not; "-" is stdin.
+func OpenFile(name string, stdin io.Reader) (*Source, error) {
+	if name == "-" {
+		src, err := openReader(stdin, "stdin")
+		if err != nil {
+			return nil, err
+		}
+		if c, ok := stdin.(io.Closer); ok {
+			src.close = c.Close
+		}
+		return src, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	src, err := openReader(f, name)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	src.close = f.Close
+	return src, nil
+}
+
+// FormatError is a file that is not a readable capture.
+type FormatError struct {
+	Name string
+	Err  error
+}
+
+func (e *FormatError) Error() string { return e.Name + ": " + e.Err.Error() }
+func (e *FormatError) Unwrap() error { return e.Err }
+
+func openReader(r io.Reader, name string) (*Source, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	magic, err := br.Peek(4)
+	if len(magic) < 2 {
+		if err == io.EOF || err == nil {
+			return nil, &FormatError{name, errors.New("empty file, not a pcap or pcapng capture")}
+		}
+		return nil, &FormatError{name, err}
+	}
+	if magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, &FormatError{name, fmt.Errorf("gzip: %w", err)}
+		}
+		br = bufio.NewReaderSize(gz, 1<<16)
+		if magic, err = br.Peek(4); len(magic) < 4 {
+			return nil, &FormatError{name, fmt.Errorf("gzip'd data too short for a capture: %v", err)}
+		}
+	}
+	if len(magic) < 4 {
+		return nil, &FormatError{name, errors.New("too short for a pcap or pcapng capture")}
+	}
+	if le32(magic) == magicPcapng {
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{SkipUnknownVersion: true})
+		if err != nil {
+			return nil, &FormatError{name, fmt.Errorf("pcapng: %w", err)}
+		}
+		return &Source{PacketDataSource: &ngSource{ng}, Link: ng.LinkType(), Name: name}, nil
+	}
+	switch le32(magic) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+	default:
+		return nil, &FormatError{name, fmt.Errorf("not a pcap or pcapng capture (it starts with bytes % x)", magic)}
+	}
+	pr, err := pcapgo.NewReader(br)
+	if err != nil {
+		return nil, &FormatError{name, fmt.Errorf("not a pcap or pcapng capture (%v)", err)}
+	}
+	return &Source{PacketDataSource: pr, Link: pr.LinkType(), Name: name}, nil
+}
+
+func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+
+// ngSource adapts pcapgo.NgReader (zero-copy reads).
+type ngSource struct{ r *pcapgo.NgReader }
+
+func (s *ngSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) { return s.r.ReadPacketData() }
+func (s *ngSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	return s.r.ZeroCopyReadPacketData()
+}
+
+// LiveOptions tune a live capture.
+type LiveOptions struct {
+	Snaplen     int           // bytes kept per packet (frame size is rounded up)
+	PollTimeout time.Duration // longest a read blocks with no packet
+	RingMB      int           // ring buffer size
+}
+
+// OpenLive opens iface with AF_PACKET (needs root or CAP_NET_RAW).
+func OpenLive(iface string, opt LiveOptions) (*Source, error) {
+	if _, err := net.InterfaceByName(iface); err != nil {
+		return nil, fmt.Errorf("interface %s: no such network interface", iface)
+	}
+	if opt.Snaplen <= 0 {
+		opt.Snaplen = 262144
+	}
+	if opt.PollTimeout <= 0 {
+		opt.PollTimeout = 25 * time.Millisecond
+	}
+	if opt.RingMB <= 0 {
+		opt.RingMB = 64
+	}
+	// TPACKET_V3 wants frame size a power of two ≥ the page size and block
+	// size a multiple of it.
+	frame := 4096
+	for frame < opt.Snaplen+128 && frame < 1<<18 {
+		frame <<= 1
+	}
+	block := 1 << 20
+	if frame > block {
+		block = frame
+	}
+	blocks := opt.RingMB << 20 / block
+	if blocks < 2 {
+		blocks = 2
+	}
+	tp, err := afpacket.NewTPacket(
+		afpacket.OptInterface(iface),
+		afpacket.OptFrameSize(frame),
+		afpacket.OptBlockSize(block),
+		afpacket.OptNumBlocks(blocks),
+		afpacket.OptPollTimeout(opt.PollTimeout),
+		afpacket.OptBlockTimeout(opt.PollTimeout/2),
+		afpacket.TPacketVersion3,
+		afpacket.SocketRaw,
+	)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("interface %s: %w (capturing needs root or CAP_NET_RAW)", iface, err)
+		}
+		return nil, fmt.Errorf("interface %s: %w", iface, err)
+	}
+	if err := tp.InitSocketStats(); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("interface %s: %w", iface, err)
+	}
+	return &Source{PacketDataSource: tp, Link: layers.LinkTypeEthernet, Name: iface, tp: tp,
+		close: func() error { tp.Close(); return nil }}, nil
+}

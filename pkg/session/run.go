@@ -1,0 +1,96 @@
+package session
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+)
+
+// RunOptions tell Run how the source behaves.
+type RunOptions struct {
+	// Live makes Run also expire idle sessions by the wall clock, so rows
+	// leave within about Tick+Grace of their window ending even when no
+	// packet arrives. Kernel capture timestamps come from the same clock.
+	Live bool
+	// Tick is how often live expiry runs (default 25 ms).
+	Tick time.Duration
+	// Grace is how far behind the wall clock live expiry stays, so that a
+	// packet still queued in the kernel cannot arrive for a session already
+	// written (default 50 ms). Replay never needs it.
+	Grace time.Duration
+	// IsTimeout reports a read that returned no packet because the source's
+	// poll timeout passed (live sources); Run then just ticks.
+	IsTimeout func(error) bool
+}
+
+// Run reads packets from src until EOF, an error, or ctx ends, and writes
+// every session still open before it returns. On a read error after some
+// packets, the complete sessions are written and the error is returned.
+func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Decoder, opt RunOptions) error {
+	if opt.Tick <= 0 {
+		opt.Tick = 25 * time.Millisecond
+	}
+	if opt.Grace <= 0 {
+		opt.Grace = 50 * time.Millisecond
+	}
+	var stopped atomic.Bool
+	stop := context.AfterFunc(ctx, func() { stopped.Store(true) })
+	defer stop()
+	read := src.ReadPacketData
+	if zc, ok := src.(gopacket.ZeroCopyPacketDataSource); ok {
+		read = zc.ZeroCopyReadPacketData
+	}
+	var nextTick time.Time
+	for !stopped.Load() {
+		data, ci, err := read()
+		if err != nil {
+			if err == io.EOF {
+				break
+			}
+			if opt.IsTimeout != nil && opt.IsTimeout(err) {
+				if opt.Live {
+					if err := t.Advance(time.Now().Add(-opt.Grace).UnixNano()); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if stopped.Load() {
+				break // the read was interrupted by closing the source
+			}
+			if ferr := t.Flush(); ferr != nil {
+				return ferr
+			}
+			return err
+		}
+		if err := t.Packet(data, ci.Timestamp.UnixNano(), dec); err != nil {
+			return err
+		}
+		if opt.Live {
+			if now := time.Now(); now.After(nextTick) {
+				nextTick = now.Add(opt.Tick)
+				if err := t.Advance(now.Add(-opt.Grace).UnixNano()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return t.Flush()
+}
+
+// Packet decodes one packet captured at ts (Unix ns) and folds it in.
+func (t *Table) Packet(data []byte, ts int64, dec *Decoder) error {
+	t.stats.Packets++
+	switch dec.decode(data, ts) {
+	case decodedTCP:
+		return t.add(&dec.pkt)
+	case decodedOther:
+		t.stats.NonTCP++
+	default:
+		t.stats.Malformed++
+	}
+	return nil
+}

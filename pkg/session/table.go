@@ -1,0 +1,387 @@
+package session
+
+import (
+	"math"
+	"net/netip"
+	"time"
+
+	"scanwatch/pkg/row"
+)
+
+// Config tunes a Table.
+type Config struct {
+	// Window is the idle timeout in packet time (default 0.5 s, the seed's).
+	Window time.Duration
+	// FanoutWindow is how far back fanout looks (default 1 s).
+	FanoutWindow time.Duration
+	// MaxSessions caps open sessions; 0 means DefaultMaxSessions.
+	MaxSessions int
+	// Hosts and Ports keep only packets with an endpoint among them (each
+	// filter applies when non-empty), like "host A and tcp port N".
+	Hosts []netip.Addr
+	Ports []uint16
+}
+
+// DefaultMaxSessions keeps the table near 200 MB at worst (one session
+// with its map entry and fanout entry is under 300 bytes).
+const DefaultMaxSessions = 600_000
+
+// Stats counts what the table saw.
+type Stats struct {
+	Packets    uint64 // packets offered
+	TCP        uint64 // TCP packets used
+	Filtered   uint64 // TCP packets dropped by Hosts/Ports
+	NonTCP     uint64 // not TCP, or a later IP fragment
+	Malformed  uint64 // undecodable link/IP/TCP headers
+	Sessions   uint64 // rows emitted
+	Evicted    uint64 // of which written early because the table was full
+	OutOfOrder uint64 // packets whose timestamp went backwards (treated as "now")
+}
+
+// Emit receives each finished session. The row is reused after Emit
+// returns. An error stops the table.
+type Emit func(*row.Row) error
+
+type key struct {
+	a, b   [16]byte
+	pa, pb uint16
+}
+
+type session struct {
+	prev, next *session // activity list, least recently active first
+	k          key
+	initIsA    bool
+	first      int64
+	last       int64
+
+	startReq, endReq, startResp, endResp int64
+	hasReq, hasResp                      bool
+
+	syn, ack, fin, rst, urg, psh int32
+	srcPkts, dstPkts             int32
+	srcBytes, dstBytes           int64
+
+	initWin, initOpt, initMSS, initTTL, initDF int32
+	fanout                                     int32
+	fanoutFailed                               float64
+
+	// fan links the session to its entry in the initiator's fanout ring so
+	// that an answer can be credited while the entry is still in window.
+	fan    *initiator
+	fanSeq uint64
+	ok     bool // the responder answered with something other than RST
+}
+
+// Table is the session table: it folds packets into sessions and emits each
+// as a row when it goes idle.
+type Table struct {
+	cfg     Config
+	window  int64
+	emit    Emit
+	m       map[key]*session
+	head    *session // least recently active
+	tail    *session
+	free    *session
+	now     int64 // packet time of the newest packet
+	stats   Stats
+	out     row.Row
+	fan     fanout
+	hostSet map[[16]byte]bool
+	portSet [65536 / 64]uint64
+	err     error
+}
+
+// NewTable makes a table that hands finished sessions to emit.
+func NewTable(cfg Config, emit Emit) *Table {
+	if cfg.Window <= 0 {
+		cfg.Window = 500 * time.Millisecond
+	}
+	if cfg.FanoutWindow <= 0 {
+		cfg.FanoutWindow = time.Second
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	t := &Table{cfg: cfg, window: int64(cfg.Window), emit: emit, m: make(map[key]*session, 1024)}
+	t.fan.init(int64(cfg.FanoutWindow))
+	if len(cfg.Hosts) > 0 {
+		t.hostSet = map[[16]byte]bool{}
+		for _, h := range cfg.Hosts {
+			t.hostSet[netip.AddrFrom16(h.As16()).As16()] = true
+		}
+	}
+	for _, p := range cfg.Ports {
+		t.portSet[p/64] |= 1 << (p % 64)
+	}
+	return t
+}
+
+// Stats returns the counters so far.
+func (t *Table) Stats() Stats { return t.stats }
+
+// Open is the number of sessions in the table.
+func (t *Table) Open() int { return len(t.m) }
+
+// Now is the packet time of the newest packet seen (Unix ns).
+func (t *Table) Now() int64 { return t.now }
+
+// tcpPacket is what the decoder extracts from one packet.
+type tcpPacket struct {
+	ts         int64
+	src, dst   [16]byte
+	sport      uint16
+	dport      uint16
+	flags      uint8 // FIN SYN RST PSH ACK URG as in the TCP header's low 6 bits
+	window     uint16
+	optLen     uint8
+	mss        uint16
+	ttl        uint8
+	df         bool
+	payloadLen int
+	v6         bool
+}
+
+const (
+	flagFIN = 1 << iota
+	flagSYN
+	flagRST
+	flagPSH
+	flagACK
+	flagURG
+)
+
+func (t *Table) wanted(p *tcpPacket) bool {
+	if t.hostSet != nil && !t.hostSet[p.src] && !t.hostSet[p.dst] {
+		return false
+	}
+	if len(t.cfg.Ports) > 0 && t.portSet[p.sport/64]&(1<<(p.sport%64)) == 0 && t.portSet[p.dport/64]&(1<<(p.dport%64)) == 0 {
+		return false
+	}
+	return true
+}
+
+// add folds one decoded TCP packet into its session.
+func (t *Table) add(p *tcpPacket) error {
+	if !t.wanted(p) {
+		t.stats.Filtered++
+		return nil
+	}
+	t.stats.TCP++
+	if p.ts < t.now {
+		// Capture timestamps may step back (clock adjustments, multi-queue
+		// NICs); treat such a packet as arriving now so that idle times
+		// never go negative.
+		t.stats.OutOfOrder++
+		p.ts = t.now
+	}
+	t.now = p.ts
+	if err := t.expire(p.ts); err != nil {
+		return err
+	}
+	k, fromA := makeKey(p)
+	s := t.m[k]
+	if s == nil {
+		if len(t.m) >= t.cfg.MaxSessions {
+			t.stats.Evicted++
+			if err := t.close(t.head); err != nil {
+				return err
+			}
+		}
+		s = t.alloc()
+		s.k = k
+		s.initIsA = fromA
+		s.first = p.ts
+		s.initWin = int32(p.window)
+		s.initOpt = int32(p.optLen)
+		s.initMSS = int32(p.mss)
+		s.initTTL = int32(p.ttl)
+		if p.df {
+			s.initDF = 1
+		}
+		t.m[k] = s
+		t.fan.open(s, p)
+	} else {
+		t.unlink(s)
+	}
+	s.last = p.ts
+	t.pushBack(s)
+
+	f := p.flags
+	s.syn += int32(f >> 1 & 1)
+	s.ack += int32(f >> 4 & 1)
+	s.fin += int32(f & 1)
+	s.rst += int32(f >> 2 & 1)
+	s.urg += int32(f >> 5 & 1)
+	s.psh += int32(f >> 3 & 1)
+	fl := f & 0x3f
+	if fromA == s.initIsA {
+		s.srcPkts++
+		s.srcBytes += int64(p.payloadLen)
+		if fl&(flagSYN|flagACK|flagRST|flagFIN) != 0 || fl == 0 {
+			if !s.hasReq {
+				s.hasReq = true
+				s.startReq = p.ts
+			}
+			s.endReq = p.ts
+		}
+	} else {
+		s.dstPkts++
+		s.dstBytes += int64(p.payloadLen)
+		if fl&(flagSYN|flagACK) == flagSYN|flagACK || fl&(flagRST|flagACK) == flagRST|flagACK || fl == 0 {
+			if !s.hasResp {
+				s.hasResp = true
+				s.startResp = p.ts
+			}
+			s.endResp = p.ts
+		}
+		if fl&flagRST == 0 && !s.ok {
+			s.ok = true
+			t.fan.answered(s)
+		}
+	}
+	return nil
+}
+
+func makeKey(p *tcpPacket) (key, bool) {
+	c := compare16(&p.src, &p.dst)
+	if c < 0 || c == 0 && p.sport <= p.dport {
+		return key{a: p.src, b: p.dst, pa: p.sport, pb: p.dport}, true
+	}
+	return key{a: p.dst, b: p.src, pa: p.dport, pb: p.sport}, false
+}
+
+func compare16(x, y *[16]byte) int {
+	for i := 0; i < 16; i++ {
+		if x[i] != y[i] {
+			if x[i] < y[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// Advance expires sessions idle for longer than the window at time now.
+// Live capture calls it from a ticker (wall clock less a grace period) so
+// that rows leave on time when no packet arrives. It does not move the
+// table's packet clock: a packet that arrives later keeps its own timestamp,
+// exactly as in a replay of the same capture.
+func (t *Table) Advance(now int64) error {
+	return t.expire(now)
+}
+
+func (t *Table) expire(now int64) error {
+	for t.head != nil && now-t.head.last > t.window {
+		if err := t.close(t.head); err != nil {
+			return err
+		}
+	}
+	t.fan.sweep(now)
+	return nil
+}
+
+// Flush writes every open session, least recently active first: at the end
+// of input, on a signal, or before an error is reported.
+func (t *Table) Flush() error {
+	for t.head != nil {
+		if err := t.close(t.head); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Table) close(s *session) error {
+	t.unlink(s)
+	delete(t.m, s.k)
+	t.fan.closed(s)
+	t.fill(&t.out, s)
+	t.stats.Sessions++
+	*s = session{next: t.free}
+	t.free = s
+	return t.emit(&t.out)
+}
+
+func (t *Table) fill(r *row.Row, s *session) {
+	ext := r.Extra[:0]
+	*r = row.Row{Extra: ext}
+	src, dst, sp, dp := s.k.a, s.k.b, s.k.pa, s.k.pb
+	if !s.initIsA {
+		src, dst, sp, dp = dst, src, dp, sp
+	}
+	r.SrcIP = addr(src)
+	r.DstIP = addr(dst)
+	r.SrcPort, r.DstPort = sp, dp
+	if s.hasReq {
+		r.StartRequest, r.EndRequest = s.startReq, s.endReq
+	}
+	if s.hasResp {
+		r.StartResponse, r.EndResponse = s.startResp, s.endResp
+	}
+	start := s.first
+	if s.hasReq {
+		start = s.startReq
+	}
+	end := s.last
+	switch {
+	case s.hasResp:
+		end = s.endResp
+	case s.hasReq:
+		end = s.endReq
+	}
+	if end < start {
+		end = start
+	}
+	r.Duration = float64(end-start) / 1e9
+	r.SYN, r.ACK, r.FIN = int(s.syn), int(s.ack), int(s.fin)
+	r.RST, r.URG, r.PSH = int(s.rst), int(s.urg), int(s.psh)
+	r.SrcPackets, r.DstPackets = int(s.srcPkts), int(s.dstPkts)
+	r.Packets = r.SrcPackets + r.DstPackets
+	r.SrcBytes, r.DstBytes = int(s.srcBytes), int(s.dstBytes)
+	r.InitWindow, r.InitOptLen, r.InitMSS = int(s.initWin), int(s.initOpt), int(s.initMSS)
+	r.InitTTL, r.InitDF = int(s.initTTL), int(s.initDF)
+	r.Fanout = int(s.fanout)
+	// Six decimals: enough for a fraction of at most 4096 sessions, and
+	// rows stay short.
+	r.FanoutFailed = math.Round(s.fanoutFailed*1e6) / 1e6
+}
+
+// addr turns a 16-byte key address back into an IPv4 or IPv6 address.
+func addr(b [16]byte) netip.Addr {
+	return netip.AddrFrom16(b).Unmap()
+}
+
+func (t *Table) alloc() *session {
+	if s := t.free; s != nil {
+		t.free = s.next
+		s.next = nil
+		return s
+	}
+	return new(session)
+}
+
+func (t *Table) unlink(s *session) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		t.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		t.tail = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+func (t *Table) pushBack(s *session) {
+	s.prev = t.tail
+	s.next = nil
+	if t.tail != nil {
+		t.tail.next = s
+	} else {
+		t.head = s
+	}
+	t.tail = s
+}

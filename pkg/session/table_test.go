@@ -1,0 +1,351 @@
+package session
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"scanwatch/pkg/row"
+)
+
+// pkt describes a synthetic packet for table tests.
+type pkt struct {
+	at       time.Duration // since t0
+	src, dst string
+	sp, dp   uint16
+	flags    string // letters S A F R U P
+	payload  int
+	vlan     bool
+	ttl      uint8
+	window   uint16
+	mss      uint16
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func (p pkt) bytes(t *testing.T) []byte {
+	t.Helper()
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(p.sp), DstPort: layers.TCPPort(p.dp), Window: p.window, Seq: 1}
+	for _, c := range p.flags {
+		switch c {
+		case 'S':
+			tcp.SYN = true
+		case 'A':
+			tcp.ACK = true
+		case 'F':
+			tcp.FIN = true
+		case 'R':
+			tcp.RST = true
+		case 'U':
+			tcp.URG = true
+		case 'P':
+			tcp.PSH = true
+		}
+	}
+	if p.mss != 0 {
+		tcp.Options = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(p.mss >> 8), byte(p.mss)}}}
+	}
+	src, dst := net.ParseIP(p.src), net.ParseIP(p.dst)
+	ttl := p.ttl
+	if ttl == 0 {
+		ttl = 64
+	}
+	var ls []gopacket.SerializableLayer
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{0, 0, 0, 0, 0, 2}}
+	var ip gopacket.NetworkLayer
+	if src.To4() != nil {
+		ip4 := &layers.IPv4{Version: 4, TTL: ttl, Protocol: layers.IPProtocolTCP, SrcIP: src.To4(), DstIP: dst.To4(), Flags: layers.IPv4DontFragment}
+		eth.EthernetType = layers.EthernetTypeIPv4
+		ip = ip4
+		ls = append(ls, ip4)
+	} else {
+		ip6 := &layers.IPv6{Version: 6, HopLimit: ttl, NextHeader: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
+		eth.EthernetType = layers.EthernetTypeIPv6
+		ip = ip6
+		ls = append(ls, ip6)
+	}
+	tcp.SetNetworkLayerForChecksum(ip)
+	ls = append(ls, tcp, gopacket.Payload(make([]byte, p.payload)))
+	if p.vlan {
+		et := eth.EthernetType
+		eth.EthernetType = layers.EthernetTypeDot1Q
+		ls = append([]gopacket.SerializableLayer{&layers.Dot1Q{VLANIdentifier: 7, Type: et}}, ls...)
+	}
+	ls = append([]gopacket.SerializableLayer{eth}, ls...)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// feed runs packets through a table and returns the rows it wrote.
+func feed(t *testing.T, cfg Config, pkts []pkt) ([]row.Row, Stats) {
+	t.Helper()
+	var rows []row.Row
+	tab := NewTable(cfg, func(r *row.Row) error { rows = append(rows, *r); return nil })
+	dec, err := NewDecoder(layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkts {
+		if err := tab.Packet(p.bytes(t), t0.Add(p.at).UnixNano(), dec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tab.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return rows, tab.Stats()
+}
+
+const (
+	cli = "10.0.0.1"
+	srv = "10.0.0.2"
+	us  = time.Microsecond
+	ms  = time.Millisecond
+)
+
+func ns(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+
+func TestSessionRules(t *testing.T) {
+	type want struct {
+		src, dst                             string
+		sp, dp                               uint16
+		syn, ack, fin, rst, urg, psh         int
+		startReq, endReq, startResp, endResp time.Duration // -1 = 0 (none)
+		duration                             time.Duration
+	}
+	none := time.Duration(-1)
+	cases := []struct {
+		name string
+		cfg  Config
+		pkts []pkt
+		want []want
+	}{
+		{
+			name: "syn scan of a closed port: SYN then RST+ACK is one session, response times set",
+			pkts: []pkt{
+				{at: 0, src: cli, dst: srv, sp: 40000, dp: 22, flags: "S"},
+				{at: 15 * us, src: srv, dst: cli, sp: 22, dp: 40000, flags: "RA"},
+			},
+			want: []want{{cli, srv, 40000, 22, 1, 1, 0, 1, 0, 0, 0, 0, 15 * us, 15 * us, 15 * us}},
+		},
+		{
+			name: "unanswered FIN probe: no response, duration spans the requests",
+			pkts: []pkt{
+				{at: 0, src: cli, dst: srv, sp: 40000, dp: 80, flags: "F"},
+				{at: 100 * ms, src: cli, dst: srv, sp: 40000, dp: 80, flags: "F"},
+			},
+			want: []want{{cli, srv, 40000, 80, 0, 0, 2, 0, 0, 0, 0, 100 * ms, none, none, 100 * ms}},
+		},
+		{
+			name: "NULL probe counts as a request, XMAS flags are summed",
+			pkts: []pkt{
+				{at: 0, src: cli, dst: srv, sp: 1, dp: 2, flags: ""},
+				{at: 1 * ms, src: cli, dst: srv, sp: 3, dp: 4, flags: "FPU"},
+				{at: 2 * ms, src: srv, dst: cli, sp: 4, dp: 3, flags: "RA"},
+			},
+			want: []want{
+				{cli, srv, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, none, none, 0},
+				{cli, srv, 3, 4, 0, 1, 1, 1, 1, 1, 1 * ms, 1 * ms, 2 * ms, 2 * ms, 1 * ms},
+			},
+		},
+		{
+			name: "initiator is the first packet's sender even from the higher address",
+			pkts: []pkt{
+				{at: 0, src: srv, dst: cli, sp: 50000, dp: 443, flags: "S"},
+				{at: 5 * us, src: cli, dst: srv, sp: 443, dp: 50000, flags: "SA"},
+				{at: 9 * us, src: srv, dst: cli, sp: 50000, dp: 443, flags: "A"},
+			},
+			want: []want{{srv, cli, 50000, 443, 2, 2, 0, 0, 0, 0, 0, 9 * us, 5 * us, 5 * us, 5 * us}},
+		},
+		{
+			name: "PSH-only data packets are neither requests nor responses; FIN teardown stays in the session",
+			pkts: []pkt{
+				{at: 0, src: cli, dst: srv, sp: 5000, dp: 80, flags: "S"},
+				{at: 1 * ms, src: srv, dst: cli, sp: 80, dp: 5000, flags: "SA"},
+				{at: 2 * ms, src: cli, dst: srv, sp: 5000, dp: 80, flags: "A"},
+				{at: 3 * ms, src: cli, dst: srv, sp: 5000, dp: 80, flags: "P", payload: 100},
+				{at: 4 * ms, src: srv, dst: cli, sp: 80, dp: 5000, flags: "P", payload: 900},
+				{at: 5 * ms, src: cli, dst: srv, sp: 5000, dp: 80, flags: "FA"},
+				{at: 6 * ms, src: srv, dst: cli, sp: 80, dp: 5000, flags: "FA"},
+				{at: 7 * ms, src: cli, dst: srv, sp: 5000, dp: 80, flags: "A"},
+			},
+			want: []want{{cli, srv, 5000, 80, 2, 5, 2, 0, 0, 2, 0, 7 * ms, 1 * ms, 1 * ms, 1 * ms}},
+		},
+		{
+			name: "idle longer than the window (packet time) splits the key into two sessions",
+			cfg:  Config{Window: 500 * ms},
+			pkts: []pkt{
+				{at: 0, src: cli, dst: srv, sp: 7, dp: 8, flags: "S"},
+				{at: 500 * ms, src: cli, dst: srv, sp: 7, dp: 8, flags: "S"}, // exactly the window: same session
+				{at: 1001 * ms, src: cli, dst: srv, sp: 7, dp: 8, flags: "S"},
+			},
+			want: []want{
+				{cli, srv, 7, 8, 2, 0, 0, 0, 0, 0, 0, 500 * ms, none, none, 500 * ms},
+				{cli, srv, 7, 8, 1, 0, 0, 0, 0, 0, 1001 * ms, 1001 * ms, none, none, 0},
+			},
+		},
+		{
+			name: "same ports, different hosts: separate sessions (the seed merged them)",
+			pkts: []pkt{
+				{at: 0, src: cli, dst: srv, sp: 7, dp: 8, flags: "S"},
+				{at: 1 * ms, src: "10.0.0.3", dst: srv, sp: 7, dp: 8, flags: "S"},
+			},
+			want: []want{
+				{cli, srv, 7, 8, 1, 0, 0, 0, 0, 0, 0, 0, none, none, 0},
+				{"10.0.0.3", srv, 7, 8, 1, 0, 0, 0, 0, 0, 1 * ms, 1 * ms, none, none, 0},
+			},
+		},
+		{
+			name: "IPv6 and VLAN-tagged IPv4 are decoded",
+			pkts: []pkt{
+				{at: 0, src: "fd00::1", dst: "fd00::2", sp: 1000, dp: 22, flags: "S"},
+				{at: 2 * us, src: "fd00::2", dst: "fd00::1", sp: 22, dp: 1000, flags: "RA"},
+				{at: 3 * us, src: cli, dst: srv, sp: 9, dp: 9, flags: "S", vlan: true},
+			},
+			want: []want{
+				{"fd00::1", "fd00::2", 1000, 22, 1, 1, 0, 1, 0, 0, 0, 0, 2 * us, 2 * us, 2 * us},
+				{cli, srv, 9, 9, 1, 0, 0, 0, 0, 0, 3 * us, 3 * us, none, none, 0},
+			},
+		},
+		{
+			name: "host and port filters keep only matching packets",
+			cfg:  Config{Ports: []uint16{22}},
+			pkts: []pkt{
+				{at: 0, src: cli, dst: srv, sp: 1, dp: 22, flags: "S"},
+				{at: 1 * ms, src: cli, dst: srv, sp: 1, dp: 23, flags: "S"},
+			},
+			want: []want{{cli, srv, 1, 22, 1, 0, 0, 0, 0, 0, 0, 0, none, none, 0}},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rows, _ := feed(t, c.cfg, c.pkts)
+			if len(rows) != len(c.want) {
+				t.Fatalf("got %d rows, want %d: %+v", len(rows), len(c.want), rows)
+			}
+			tm := func(d time.Duration) int64 {
+				if d == none {
+					return 0
+				}
+				return ns(d)
+			}
+			for i, w := range c.want {
+				r := rows[i]
+				got := want{r.SrcIP.String(), r.DstIP.String(), r.SrcPort, r.DstPort, r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH, 0, 0, 0, 0, 0}
+				exp := w
+				exp.startReq, exp.endReq, exp.startResp, exp.endResp, exp.duration = 0, 0, 0, 0, 0
+				if got != exp {
+					t.Errorf("row %d: got %+v\nwant %+v", i, got, exp)
+				}
+				if r.StartRequest != tm(w.startReq) || r.EndRequest != tm(w.endReq) ||
+					r.StartResponse != tm(w.startResp) || r.EndResponse != tm(w.endResp) {
+					t.Errorf("row %d times: %d %d %d %d", i, r.StartRequest-ns(0), r.EndRequest-ns(0), r.StartResponse-ns(0), r.EndResponse-ns(0))
+				}
+				if r.Duration != w.duration.Seconds() {
+					t.Errorf("row %d duration %v, want %v", i, r.Duration, w.duration.Seconds())
+				}
+			}
+		})
+	}
+}
+
+func TestEvidenceColumns(t *testing.T) {
+	rows, _ := feed(t, Config{}, []pkt{
+		{at: 0, src: cli, dst: srv, sp: 5000, dp: 80, flags: "S", window: 1024, mss: 1460, ttl: 37},
+		{at: 1 * ms, src: srv, dst: cli, sp: 80, dp: 5000, flags: "SA", window: 65000},
+		{at: 2 * ms, src: cli, dst: srv, sp: 5000, dp: 80, flags: "PA", payload: 120},
+		{at: 3 * ms, src: srv, dst: cli, sp: 80, dp: 5000, flags: "PA", payload: 3000},
+	})
+	r := rows[0]
+	if r.InitWindow != 1024 || r.InitMSS != 1460 || r.InitOptLen != 4 || r.InitTTL != 37 || r.InitDF != 1 {
+		t.Errorf("first-packet evidence: %+v", r)
+	}
+	if r.Packets != 4 || r.SrcPackets != 2 || r.DstPackets != 2 || r.SrcBytes != 120 || r.DstBytes != 3000 {
+		t.Errorf("counts: %+v", r)
+	}
+}
+
+func TestFanout(t *testing.T) {
+	var pkts []pkt
+	// One initiator probes ports 1..5 within a second; 2 and 4 answer
+	// SYN+ACK, the others RST.
+	for i := 0; i < 5; i++ {
+		at := time.Duration(i) * 100 * ms
+		dp := uint16(i + 1)
+		pkts = append(pkts, pkt{at: at, src: cli, dst: srv, sp: 40000, dp: dp, flags: "S"})
+		reply := "RA"
+		if dp%2 == 0 {
+			reply = "SA"
+		}
+		pkts = append(pkts, pkt{at: at + us, src: srv, dst: cli, sp: dp, dp: 40000, flags: reply})
+	}
+	// 2 s later, beyond the fanout window: a fresh start.
+	pkts = append(pkts, pkt{at: 2500 * ms, src: cli, dst: srv, sp: 40001, dp: 9, flags: "S"})
+	rows, _ := feed(t, Config{Window: 10 * time.Second, FanoutWindow: time.Second}, pkts)
+	byPort := map[uint16]row.Row{}
+	for _, r := range rows {
+		byPort[r.DstPort] = r
+	}
+	for dp, want := range map[uint16]struct {
+		fanout int
+		failed float64
+	}{1: {0, 0}, 2: {1, 1}, 3: {2, 0.5}, 4: {3, 2.0 / 3}, 5: {4, 0.5}, 9: {0, 0}} {
+		r := byPort[dp]
+		if r.Fanout != want.fanout || r.FanoutFailed != float64(int(want.failed*1e6+0.5))/1e6 {
+			t.Errorf("port %d: fanout %d failed %v, want %d %v", dp, r.Fanout, r.FanoutFailed, want.fanout, want.failed)
+		}
+	}
+}
+
+func TestMaxSessionsEvictsLeastRecentlyActive(t *testing.T) {
+	var pkts []pkt
+	for i := 0; i < 10; i++ {
+		pkts = append(pkts, pkt{at: time.Duration(i) * us, src: cli, dst: srv, sp: uint16(1000 + i), dp: 80, flags: "S"})
+	}
+	rows, st := feed(t, Config{MaxSessions: 4}, pkts)
+	if len(rows) != 10 || st.Evicted != 6 {
+		t.Fatalf("rows %d evicted %d", len(rows), st.Evicted)
+	}
+	for i, r := range rows {
+		if r.SrcPort != uint16(1000+i) {
+			t.Errorf("row %d is port %d: eviction must follow activity order", i, r.SrcPort)
+		}
+	}
+}
+
+func TestNonTCPAndMalformedAreCounted(t *testing.T) {
+	var rows int
+	tab := NewTable(Config{}, func(*row.Row) error { rows++; return nil })
+	dec, _ := NewDecoder(layers.LinkTypeEthernet)
+	good := pkt{src: cli, dst: srv, sp: 1, dp: 2, flags: "S"}.bytes(t)
+	tab.Packet(good[:14+20+10], ns(0), dec) // TCP header cut short
+	udp := gopacket.NewSerializeBuffer()
+	ip := &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(1, 2, 3, 4), DstIP: net.IPv4(5, 6, 7, 8)}
+	u := &layers.UDP{SrcPort: 1, DstPort: 2}
+	u.SetNetworkLayerForChecksum(ip)
+	gopacket.SerializeLayers(udp, gopacket.SerializeOptions{FixLengths: true},
+		&layers.Ethernet{EthernetType: layers.EthernetTypeIPv4, SrcMAC: make(net.HardwareAddr, 6), DstMAC: make(net.HardwareAddr, 6)}, ip, u)
+	tab.Packet(udp.Bytes(), ns(0), dec)
+	tab.Packet([]byte{1, 2, 3}, ns(0), dec)
+	tab.Flush()
+	st := tab.Stats()
+	if rows != 0 || st.NonTCP != 1 || st.Malformed != 2 || st.Packets != 3 {
+		t.Errorf("rows %d stats %+v", rows, st)
+	}
+}
+
+func TestOutOfOrderTimestampsNeverGoBackwards(t *testing.T) {
+	rows, st := feed(t, Config{}, []pkt{
+		{at: 10 * ms, src: cli, dst: srv, sp: 1, dp: 2, flags: "S"},
+		{at: 5 * ms, src: srv, dst: cli, sp: 2, dp: 1, flags: "RA"},
+	})
+	if st.OutOfOrder != 1 || rows[0].Duration != 0 {
+		t.Errorf("stats %+v duration %v", st, rows[0].Duration)
+	}
+}
