@@ -1,0 +1,539 @@
+// Package alert turns classified session rows into scan alerts: which
+// initiator scanned which targets and ports, with which nmap techniques, from
+// when to when. Everything runs on packet time (the rows' own timestamps), so
+// a live run and a replay of its capture give the same alerts, timestamps
+// included.
+//
+// # The rule
+//
+// The seed's detector declared a scan when ≥ 30 % of all sessions so far were
+// anomalies. Detector keeps the ratio but measures it per scanner over a
+// sliding window of packet time: for each initiator address,
+//
+//	anomalous sessions it opened in the window ≥ MinSessions  and
+//	anomalous / all sessions it opened in the window ≥ Ratio
+//
+// evaluated on every row, so an alert leaves on the row that makes it hold.
+//
+// Why the scanner's own sessions as denominator, not all sessions in the
+// window: with a global denominator a scan drowns in a busy network (100
+// probes among 1,000 normal sessions is 9 %), two simultaneous scanners
+// halve each other's share, and a quiet host's single false positive could
+// trip the rule on an idle network. Per scanner, a scanner's sessions are
+// nearly all anomalous (ratio ≈ 1), while a normal client whose sessions the
+// model occasionally misclassifies stays far below 30 %; MinSessions keeps a
+// host with only a handful of sessions from alerting on one or two mistakes.
+// The global ratio is still reported (Stats) for the seed's summary table.
+//
+// # Episodes
+//
+// A scanner's first anomalous session opens a candidate episode that collects
+// attribution (targets, ports, techniques, times). When the rule holds the
+// episode becomes an alert: one "start" record; then at most one "update"
+// record per Update of packet time, and only if new anomalies came; and one
+// "end" record once the scanner has been quiet (no anomalous session) for
+// Quiet, or when the input ends. A candidate that never alerts is dropped
+// silently after Quiet.
+//
+// # Memory
+//
+// Bounded by MaxScanners tracked initiators, MaxWindow sessions in the window
+// (older ones leave early when it is full) and MaxEpisodes candidates; each
+// episode holds at most an 8 KiB port bitmap and maxTargets addresses. What
+// the caps drop is counted in Stats.
+package alert
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+
+	"scanwatch/pkg/row"
+)
+
+// Config tunes a Detector. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	Ratio       float64       // anomalous/all sessions of a scanner in the window
+	MinSessions int           // anomalous sessions of a scanner in the window
+	Window      time.Duration // sliding window of packet time
+	Quiet       time.Duration // an episode ends after this long without anomalies
+	Update      time.Duration // at most one update record per episode per Update
+
+	MaxScanners int // initiators tracked at once
+	MaxWindow   int // sessions held in the window
+	MaxEpisodes int // candidate and alerting episodes at once
+}
+
+// DefaultConfig is the default rule. Window 5 s and MinSessions 5: nmap at its
+// default timing sends hundreds of probes per second, so 5 anomalies arrive in
+// milliseconds, while even --scan-delay 1s (the seed's "delayed" set) puts 5
+// probes in a 5 s window; a normal host needs 5 misclassified sessions within
+// 5 s, and most of its sessions misclassified, to trip it. Quiet 10 s exceeds
+// any scan delay that the window can catch.
+func DefaultConfig() Config {
+	return Config{
+		Ratio:       0.30,
+		MinSessions: 5,
+		Window:      5 * time.Second,
+		Quiet:       10 * time.Second,
+		Update:      10 * time.Second,
+		MaxScanners: 1 << 16,
+		MaxWindow:   1 << 20,
+		MaxEpisodes: 4096,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Ratio == 0 {
+		c.Ratio = d.Ratio
+	}
+	if c.MinSessions == 0 {
+		c.MinSessions = d.MinSessions
+	}
+	if c.Window == 0 {
+		c.Window = d.Window
+	}
+	if c.Quiet == 0 {
+		c.Quiet = d.Quiet
+	}
+	if c.Update == 0 {
+		c.Update = d.Update
+	}
+	if c.MaxScanners == 0 {
+		c.MaxScanners = d.MaxScanners
+	}
+	if c.MaxWindow == 0 {
+		c.MaxWindow = d.MaxWindow
+	}
+	if c.MaxEpisodes == 0 {
+		c.MaxEpisodes = d.MaxEpisodes
+	}
+	return c
+}
+
+// Validate reports a setting no rule can use.
+func (c Config) Validate() error {
+	switch {
+	case math.IsNaN(c.Ratio) || c.Ratio < 0 || c.Ratio > 1:
+		return fmt.Errorf("ratio %v is not within 0..1", c.Ratio)
+	case c.MinSessions < 0:
+		return errors.New("min-sessions must not be negative")
+	case c.Window < 0 || c.Quiet < 0 || c.Update < 0:
+		return errors.New("window, quiet and update must not be negative")
+	case c.MaxScanners < 0 || c.MaxWindow < 0 || c.MaxEpisodes < 0:
+		return errors.New("limits must not be negative")
+	}
+	return nil
+}
+
+// State is the kind of an alert record.
+type State uint8
+
+// Alert record kinds.
+const (
+	Start State = iota
+	Update
+	End
+)
+
+func (s State) String() string { return [...]string{"start", "update", "end"}[s] }
+
+// Event is one alert record. Every field is packet-time based.
+type Event struct {
+	State   State
+	Time    int64 // Unix ns: packet time at which the record holds
+	Episode int   // 1-based, in order of first anomaly, per Detector
+	Reason  string
+
+	Scanner     netip.Addr
+	Targets     []netip.Addr // first maxListedTargets distinct targets, in order seen
+	TargetCount int          // distinct targets (at most maxTargets are counted)
+	MoreTargets bool         // more than maxTargets distinct targets
+	Ports       string       // compact ranges, "1-100,443"
+	PortCount   int
+	Techniques  []TechCount
+
+	Anomalies       int // anomalous sessions of the episode
+	Sessions        int // all sessions of the scanner since the episode's first anomaly
+	WindowAnomalies int // the rule's numbers at Time
+	WindowSessions  int
+	First, Last     int64 // packet times of the first and last anomalous session
+	MeanScore       float64
+	HasScore        bool
+}
+
+// Ratio is WindowAnomalies / WindowSessions.
+func (e *Event) Ratio() float64 {
+	if e.WindowSessions == 0 {
+		return 0
+	}
+	return float64(e.WindowAnomalies) / float64(e.WindowSessions)
+}
+
+// Summary names the techniques for a signature: "SYN", "FIN+XMAS".
+func (e *Event) Summary() string {
+	s := ""
+	for i, t := range e.Techniques {
+		if t.Tech == Other && len(e.Techniques) > 1 {
+			continue
+		}
+		if i > 0 && s != "" {
+			s += "+"
+		}
+		s += t.Tech.String()
+	}
+	if s == "" {
+		s = "other"
+	}
+	return s
+}
+
+// Stats are running totals.
+type Stats struct {
+	Rows, Anomalies             int // all rows seen
+	WindowRows, WindowAnomalies int // rows in the current window, all scanners
+	Alerts                      int // episodes that raised an alert
+	Open                        int // alerts not yet ended
+	Scanners                    int // initiators tracked now
+	Now                         int64
+	// What the memory caps dropped.
+	Untracked       int // rows of initiators beyond MaxScanners
+	EpisodesDropped int // anomalous rows that found no room for an episode
+	WindowEvicted   int // sessions that left the window early (MaxWindow)
+}
+
+const (
+	maxTargets       = 1024
+	maxListedTargets = 16
+)
+
+type scanner struct {
+	addr            netip.Addr
+	winAll, winAnom int
+	ep              *episode
+}
+
+type episode struct {
+	sc         *scanner
+	id         int
+	alerted    bool
+	first      int64
+	last       int64
+	lastRecord int64
+	newSince   int
+	anomalies  int
+	sessions   int
+	scoreSum   float64
+	ports      portSet
+	targets    []netip.Addr
+	targetSet  map[netip.Addr]struct{}
+	targetMore bool
+	techs      [1 << numTechs]int
+}
+
+type winEntry struct {
+	t    int64
+	sc   *scanner // nil: untracked initiator
+	anom bool
+}
+
+// Detector applies the rule to rows fed in input order. Not safe for
+// concurrent use.
+type Detector struct {
+	cfg       Config
+	ratioPPM  int64
+	window    int64
+	quiet     int64
+	update    int64
+	scanners  map[netip.Addr]*scanner
+	queue     []winEntry // ring buffer
+	qHead     int
+	qLen      int
+	episodes  []*episode
+	nextQuiet int64
+	nextID    int
+	hasScore  bool
+	stats     Stats
+	out       []Event
+}
+
+// NewDetector returns a Detector for cfg (zero fields take defaults).
+// hasScore says whether rows carry a model score worth averaging.
+func NewDetector(cfg Config, hasScore bool) (*Detector, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Detector{
+		cfg:       cfg,
+		ratioPPM:  int64(math.Round(cfg.Ratio * 1e6)),
+		window:    int64(cfg.Window),
+		quiet:     int64(cfg.Quiet),
+		update:    int64(cfg.Update),
+		scanners:  map[netip.Addr]*scanner{},
+		queue:     make([]winEntry, 1024),
+		nextQuiet: math.MaxInt64,
+		hasScore:  hasScore,
+	}, nil
+}
+
+// Config is the effective configuration.
+func (d *Detector) Config() Config { return d.cfg }
+
+// Stats returns the running totals.
+func (d *Detector) Stats() Stats {
+	s := d.stats
+	s.Scanners = len(d.scanners)
+	return s
+}
+
+// EndTime is the packet time a row is complete at: its latest timestamp.
+func EndTime(r *row.Row) int64 {
+	return max(r.StartRequest, r.EndRequest, r.StartResponse, r.EndResponse)
+}
+
+// ErrNoTime is returned for rows without any timestamp.
+var ErrNoTime = errors.New("row has no timestamp (start_request_time is 0)")
+
+// Observe feeds one row; anomalous is the model's verdict (prediction = 1).
+// The returned records are valid until the next call.
+func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
+	d.out = d.out[:0]
+	t := EndTime(r)
+	if t == 0 {
+		return nil, ErrNoTime
+	}
+	if t > d.stats.Now {
+		d.stats.Now = t
+	}
+	now := d.stats.Now
+	d.evict(now - d.window)
+	if now >= d.nextQuiet {
+		d.endQuiet(now)
+	}
+
+	d.stats.Rows++
+	if anomalous {
+		d.stats.Anomalies++
+	}
+	sc := d.scanners[r.SrcIP]
+	if sc == nil && len(d.scanners) < d.cfg.MaxScanners {
+		sc = &scanner{addr: r.SrcIP}
+		d.scanners[r.SrcIP] = sc
+	}
+	d.push(winEntry{t: t, sc: sc, anom: anomalous})
+	if sc == nil {
+		d.stats.Untracked++
+		return d.out, nil
+	}
+
+	ep := sc.ep
+	if anomalous {
+		if ep == nil {
+			if len(d.episodes) >= d.cfg.MaxEpisodes {
+				d.stats.EpisodesDropped++
+				return d.out, nil
+			}
+			d.nextID++
+			ep = &episode{sc: sc, id: d.nextID, first: cmp.Or(r.StartRequest, t)}
+			sc.ep = ep
+			d.episodes = append(d.episodes, ep)
+		}
+		d.attribute(ep, r, t)
+		d.nextQuiet = min(d.nextQuiet, ep.last+d.quiet)
+	}
+	if ep == nil {
+		return d.out, nil
+	}
+	if !anomalous {
+		ep.sessions++
+	}
+	switch {
+	case !ep.alerted:
+		if sc.winAnom >= d.cfg.MinSessions && int64(sc.winAnom)*1e6 >= d.ratioPPM*int64(sc.winAll) {
+			ep.alerted = true
+			d.stats.Alerts++
+			d.stats.Open++
+			d.record(ep, Start, now, "")
+		}
+	case ep.newSince > 0 && now-ep.lastRecord >= d.update:
+		d.record(ep, Update, now, "")
+	}
+	return d.out, nil
+}
+
+func (d *Detector) attribute(ep *episode, r *row.Row, t int64) {
+	ep.anomalies++
+	ep.sessions++
+	ep.newSince++
+	ep.last = max(ep.last, t)
+	if s := r.StartRequest; s != 0 && s < ep.first {
+		ep.first = s
+	}
+	ep.scoreSum += r.Score
+	ep.ports.add(r.DstPort)
+	ep.techs[Classify(r)]++
+	ep.addTarget(r.DstIP)
+}
+
+func (ep *episode) addTarget(a netip.Addr) {
+	if ep.targetSet != nil {
+		if _, ok := ep.targetSet[a]; ok {
+			return
+		}
+	} else {
+		if n := len(ep.targets); n > 0 && ep.targets[n-1] == a {
+			return
+		}
+		if slices.Contains(ep.targets, a) {
+			return
+		}
+	}
+	if len(ep.targets) >= maxTargets {
+		ep.targetMore = true
+		return
+	}
+	ep.targets = append(ep.targets, a)
+	if ep.targetSet == nil && len(ep.targets) > 16 {
+		ep.targetSet = make(map[netip.Addr]struct{}, 64)
+		for _, x := range ep.targets {
+			ep.targetSet[x] = struct{}{}
+		}
+	} else if ep.targetSet != nil {
+		ep.targetSet[a] = struct{}{}
+	}
+}
+
+func (d *Detector) push(e winEntry) {
+	if d.qLen == d.cfg.MaxWindow {
+		d.pop()
+		d.stats.WindowEvicted++
+	}
+	if d.qLen == len(d.queue) {
+		grown := make([]winEntry, min(2*len(d.queue), max(d.cfg.MaxWindow, 1)))
+		n := copy(grown, d.queue[d.qHead:])
+		copy(grown[n:], d.queue[:d.qHead])
+		d.queue, d.qHead = grown, 0
+	}
+	d.queue[(d.qHead+d.qLen)%len(d.queue)] = e
+	d.qLen++
+	d.stats.WindowRows++
+	if e.anom {
+		d.stats.WindowAnomalies++
+	}
+	if e.sc != nil {
+		e.sc.winAll++
+		if e.anom {
+			e.sc.winAnom++
+		}
+	}
+}
+
+func (d *Detector) pop() {
+	e := d.queue[d.qHead]
+	d.queue[d.qHead] = winEntry{}
+	d.qHead = (d.qHead + 1) % len(d.queue)
+	d.qLen--
+	d.stats.WindowRows--
+	if e.anom {
+		d.stats.WindowAnomalies--
+	}
+	if sc := e.sc; sc != nil {
+		sc.winAll--
+		if e.anom {
+			sc.winAnom--
+		}
+		if sc.winAll == 0 && sc.ep == nil {
+			delete(d.scanners, sc.addr)
+		}
+	}
+}
+
+// evict drops sessions that ended at or before cutoff.
+func (d *Detector) evict(cutoff int64) {
+	for d.qLen > 0 && d.queue[d.qHead].t <= cutoff {
+		d.pop()
+	}
+}
+
+// endQuiet closes the episodes whose scanner has been quiet for Quiet.
+func (d *Detector) endQuiet(now int64) {
+	var ended []*episode
+	next := int64(math.MaxInt64)
+	kept := d.episodes[:0]
+	for _, ep := range d.episodes {
+		if now-ep.last >= d.quiet {
+			ended = append(ended, ep)
+			continue
+		}
+		next = min(next, ep.last+d.quiet)
+		kept = append(kept, ep)
+	}
+	clear(d.episodes[len(kept):])
+	d.episodes = kept
+	d.nextQuiet = next
+	slices.SortFunc(ended, func(a, b *episode) int { return a.id - b.id })
+	for _, ep := range ended {
+		d.finish(ep, ep.last+d.quiet, "quiet")
+	}
+}
+
+func (d *Detector) finish(ep *episode, at int64, reason string) {
+	sc := ep.sc
+	sc.ep = nil
+	if sc.winAll == 0 {
+		delete(d.scanners, sc.addr)
+	}
+	if ep.alerted {
+		d.stats.Open--
+		d.record(ep, End, at, reason)
+	}
+}
+
+// Close ends every open episode at the current packet time ("input ended")
+// and returns their end records, in episode order.
+func (d *Detector) Close() []Event {
+	d.out = d.out[:0]
+	eps := d.episodes
+	d.episodes = nil
+	d.nextQuiet = math.MaxInt64
+	slices.SortFunc(eps, func(a, b *episode) int { return a.id - b.id })
+	for _, ep := range eps {
+		d.finish(ep, d.stats.Now, "input ended")
+	}
+	return d.out
+}
+
+func (d *Detector) record(ep *episode, s State, at int64, reason string) {
+	ep.lastRecord = at
+	ep.newSince = 0
+	e := Event{
+		State:           s,
+		Time:            at,
+		Episode:         ep.id,
+		Reason:          reason,
+		Scanner:         ep.sc.addr,
+		Targets:         slices.Clone(ep.targets[:min(len(ep.targets), maxListedTargets)]),
+		TargetCount:     len(ep.targets),
+		MoreTargets:     ep.targetMore,
+		Ports:           string(ep.ports.appendRanges(nil)),
+		PortCount:       ep.ports.Len(),
+		Techniques:      Resolve(&ep.techs),
+		Anomalies:       ep.anomalies,
+		Sessions:        ep.sessions,
+		WindowAnomalies: ep.sc.winAnom,
+		WindowSessions:  ep.sc.winAll,
+		First:           ep.first,
+		Last:            ep.last,
+		HasScore:        d.hasScore,
+	}
+	if d.hasScore && ep.anomalies > 0 {
+		e.MeanScore = ep.scoreSum / float64(ep.anomalies)
+	}
+	d.out = append(d.out, e)
+}
