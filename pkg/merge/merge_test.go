@@ -1,0 +1,162 @@
+package merge
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+)
+
+const seedTrain = "../../../shared/seed/datasets/train/"
+
+func seedInputs(t testing.TB) []Input {
+	t.Helper()
+	for _, f := range []string{"bad.csv", "good.csv"} {
+		if _, err := os.Stat(seedTrain + f); err != nil {
+			t.Skipf("seed data not beside the repository: %v", err)
+		}
+	}
+	in, err := FileInputs([]string{seedTrain + "bad.csv", seedTrain + "good.csv"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func mergeLines(t *testing.T, in []Input, opt Options) []string {
+	t.Helper()
+	var b bytes.Buffer
+	if opt.Format == "" {
+		opt.Format = "csv"
+	}
+	if _, err := Merge(context.Background(), in, &b, opt); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+}
+
+func TestSeedMergeShuffleBalance(t *testing.T) {
+	in := seedInputs(t)
+	opt := Options{Require: SeedRequire(), Seed: 1}
+	plain := mergeLines(t, in, opt)
+	if len(plain) != 1+24511 {
+		t.Fatalf("merged %d lines, want header + 24511", len(plain))
+	}
+	opt.Shuffle = true
+	shuf := mergeLines(t, in, opt)
+	if slices.Equal(plain, shuf) || plain[0] != shuf[0] {
+		t.Fatal("shuffle kept the order or lost the header")
+	}
+	a, b := slices.Clone(plain[1:]), slices.Clone(shuf[1:])
+	slices.Sort(a)
+	slices.Sort(b)
+	if !slices.Equal(a, b) {
+		t.Fatal("shuffled rows are not a permutation of the merged rows")
+	}
+	if again := mergeLines(t, in, opt); !slices.Equal(again, shuf) {
+		t.Fatal("same seed, different shuffle")
+	}
+
+	bal := Options{Require: SeedRequire(), Seed: 5, Balance: true}
+	var b1 bytes.Buffer
+	st, err := Merge(context.Background(), in, &b1, Options{Require: bal.Require, Seed: 5, Balance: true, Format: "csv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PerClass[0] != 12003 || st.PerClass[1] != 12003 || st.In != 24511 || st.Out != 24006 {
+		t.Fatalf("balance stats %+v", st)
+	}
+	got := mergeLines(t, in, bal)
+	bal.Seed = 6
+	other := mergeLines(t, in, bal)
+	if slices.Equal(got, other) {
+		t.Error("different seeds kept the same rows")
+	}
+	// Every kept row is one of the input rows, in input order.
+	j := 1
+	for _, l := range got[1:] {
+		for j < len(plain) && plain[j] != l {
+			j++
+		}
+		if j == len(plain) {
+			t.Fatal("balanced output is not a subsequence of the input")
+		}
+		j++
+	}
+}
+
+// Rows written before an error stay written; the error names file and line.
+func TestErrorKeepsWrittenRows(t *testing.T) {
+	good := "SYN,label\n1,0\n2,1\n"
+	bad := "SYN,label\n3,1\nx,0\n"
+	in := []Input{
+		{Name: "a.csv", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(good)), nil }},
+		{Name: "b.csv", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(bad)), nil }},
+	}
+	var out bytes.Buffer
+	st, err := Merge(context.Background(), in, &out, Options{Require: []string{"SYN", "label"}, Format: "csv"})
+	if err == nil || err.Error() != `read b.csv line 3: column SYN: "x" is not an integer` {
+		t.Fatalf("err = %v", err)
+	}
+	if out.String() != "SYN,label\n1,0\n2,1\n3,1\n" || st.Out != 3 {
+		t.Errorf("written %q (%d rows)", out.String(), st.Out)
+	}
+}
+
+func TestSamplerKeepsExactlyTheSmallestCount(t *testing.T) {
+	counts := map[int]int{0: 10, 1: 1000, 2: 37}
+	keep := newSampler(counts, 3)
+	kept := map[int]int{}
+	for label, n := range counts {
+		for i := 0; i < n; i++ {
+			if keep(label) {
+				kept[label]++
+			}
+		}
+	}
+	for label := range counts {
+		if kept[label] != 10 {
+			t.Errorf("class %d kept %d, want 10", label, kept[label])
+		}
+	}
+}
+
+// BenchmarkMerge measures csvmerge's streaming throughput on ~1 M rows:
+// the seed's train set repeated to 1 M rows in one CSV file, merged with
+// itself once (so 2 files, ~1 M rows in total).
+func BenchmarkMerge(b *testing.B) {
+	in := seedInputs(b)
+	var seed bytes.Buffer
+	if _, err := Merge(context.Background(), in, &seed, Options{Format: "csv"}); err != nil {
+		b.Fatal(err)
+	}
+	lines := strings.SplitAfter(seed.String(), "\n")
+	header, body := lines[0], strings.Join(lines[1:], "")
+	nSeed := len(lines) - 2 // last split is empty
+	const target = 1_000_000
+	reps := target / nSeed / 2
+	path := b.TempDir() + "/big.csv"
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.WriteString(header)
+	for i := 0; i < reps; i++ {
+		f.WriteString(body)
+	}
+	f.Close()
+	rows := 2 * reps * nSeed
+	files, _ := FileInputs([]string{path, path}, nil)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := Merge(context.Background(), files, io.Discard, Options{Require: SeedRequire(), Format: "csv"})
+		if err != nil || st.Out != rows {
+			b.Fatalf("%v, %d rows", err, st.Out)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
