@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 const seedTrain = "../../../shared/seed/datasets/train/"
