@@ -77,10 +77,10 @@ func Technique(r *row.Row) string { return Classify(r).String() }
 //	2+  1   -   0-1 -     SYN → SYN/ACK → RST from initiator (open)   SYN
 //	2+  2+  -   1+  -     SYN → SYN/ACK → ACK → RST/ACK (open)        connect
 //	-   -   +   -   -     FIN, unanswered (open|filtered)             FIN
-//	-   1+  +   1+  -     FIN → RST/ACK (closed), or FIN/ACK → RST    FIN or Maimon
+//	-   1+  +   1+  -     FIN → RST/ACK (closed), or FIN/ACK → RST    FIN or Maimon **
 //	-   1+  +   -   -     FIN/ACK, unanswered                         Maimon
 //	-   -   -   -   -     no flags, unanswered (open|filtered)        NULL
-//	-   1+  -   1+  -     no flags → RST/ACK, or ACK → RST            NULL or ACK/Window
+//	-   1+  -   1+  -     no flags → RST/ACK, or ACK → RST            NULL or ACK/Window **
 //	-   1+  -   -   -     ACK, unanswered (filtered)                  ACK/Window
 //	-   *   +   *   U+P+  FIN/PSH/URG (→ RST/ACK if closed)           XMAS
 //	anything else (handshake with data, FIN close, lone RST ...)      other
@@ -90,7 +90,17 @@ func Technique(r *row.Row) string { return Classify(r).String() }
 // (init_options_len ≤ 4, window 1024, random TTL, no DF), the kernel's
 // connect() SYN always carries SACK/timestamps/window scale (≥ 12 bytes of
 // options; 20 on Linux). That evidence wins over the flag counts for every
-// SYN pattern. -sA and -sW send identical probes and cannot be told apart.
+// SYN pattern.
+//
+// ** A probe answered by a reset: RFC 793 makes the reset carry ACK exactly
+// when the probe did not, so the summed ACK=1 is either the responder's
+// (RST/ACK: the probe was FIN or NULL) or the initiator's (bare RST: FIN/ACK
+// or ACK). pcapsess records response times only for responder packets with
+// SYN+ACK, RST+ACK or no flag, so on rows with evidence a response time
+// means RST/ACK, and none despite dst_packets > 0 means a bare RST. Seed rows
+// keep the ambiguous set.
+//
+// -sA and -sW send identical probes and cannot be told apart.
 func Classify(r *row.Row) Tech {
 	s, a, f, rst, u, p := r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH
 	switch {
@@ -127,7 +137,7 @@ func Classify(r *row.Row) Tech {
 		case a == 0 && rst == 0:
 			return FIN
 		case a >= 1 && rst >= 1:
-			return FIN | Maimon
+			return byResponse(r, FIN, Maimon)
 		case a >= 1:
 			return Maimon
 		}
@@ -137,12 +147,25 @@ func Classify(r *row.Row) Tech {
 		case a == 0 && rst == 0:
 			return NULL
 		case a >= 1 && rst >= 1:
-			return NULL | ACKWindow
+			return byResponse(r, NULL, ACKWindow)
 		case a >= 1:
 			return ACKWindow
 		}
 		return Other
 	}
+}
+
+// byResponse settles a reset-answered probe: noACK if the reset carried ACK
+// (a response time was recorded), withACK if it was a bare reset; both when
+// the row has no evidence columns.
+func byResponse(r *row.Row, noACK, withACK Tech) Tech {
+	if r.Packets == 0 || r.DstPackets == 0 {
+		return noACK | withACK
+	}
+	if r.StartResponse != 0 {
+		return noACK
+	}
+	return withACK
 }
 
 // Resolve settles ambiguous sets over an episode: counts[set] is the number

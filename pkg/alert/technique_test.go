@@ -1,6 +1,8 @@
 package alert
 
 import (
+	"io"
+	"os"
 	"testing"
 
 	"scanwatch/pkg/row"
@@ -11,7 +13,9 @@ import (
 type flagCase struct {
 	name                string
 	s, a, f, r, u, p    int
-	packets, optLen, wn int // evidence; packets 0 = seed row without evidence
+	packets, optLen, wn int  // evidence; packets 0 = seed row without evidence
+	dst                 int  // dst_packets
+	resp                bool // a response time was recorded (SYN+ACK, RST+ACK)
 	want                Tech
 }
 
@@ -52,6 +56,11 @@ var techniqueTable = []flagCase{
 	{name: "sA/sW filtered", a: 1, want: ACKWindow},
 	{name: "sM answered", a: 1, f: 1, r: 1, packets: 2, wn: 1024, want: FIN | Maimon},
 	{name: "sM unanswered (BSD drops it)", a: 1, f: 1, want: Maimon},
+	// the reset tells: RST/ACK (response time) answers a probe without ACK
+	{name: "sF closed, evidence", a: 1, f: 1, r: 1, packets: 2, dst: 1, resp: true, wn: 1024, want: FIN},
+	{name: "sM, evidence", a: 1, f: 1, r: 1, packets: 2, dst: 1, wn: 1024, want: Maimon},
+	{name: "sN closed, evidence", a: 1, r: 1, packets: 2, dst: 1, resp: true, wn: 1024, want: NULL},
+	{name: "sA/sW, evidence", a: 1, r: 1, packets: 2, dst: 1, wn: 1024, want: ACKWindow},
 	// not a probe
 	{name: "HTTP GET, curl", s: 2, a: 11, f: 2, p: 3, packets: 12, optLen: 20, wn: 65495, want: Other},
 	{name: "handshake, FIN close", s: 2, a: 4, f: 2, want: Other},
@@ -64,7 +73,10 @@ var techniqueTable = []flagCase{
 func TestTechniqueTable(t *testing.T) {
 	for _, c := range techniqueTable {
 		r := row.Row{SYN: c.s, ACK: c.a, FIN: c.f, RST: c.r, URG: c.u, PSH: c.p,
-			Packets: c.packets, InitOptLen: c.optLen, InitWindow: c.wn}
+			Packets: c.packets, InitOptLen: c.optLen, InitWindow: c.wn, DstPackets: c.dst}
+		if c.resp {
+			r.StartResponse = t0
+		}
 		if got := Classify(&r); got != c.want {
 			t.Errorf("%s: S%d A%d F%d R%d U%d P%d: got %s, want %s", c.name, c.s, c.a, c.f, c.r, c.u, c.p, got, c.want)
 		}
@@ -118,5 +130,84 @@ func TestResolve(t *testing.T) {
 	got = Resolve(&counts)
 	if len(got) != 3 || got[2] != (TechCount{NULL | ACKWindow, 10}) {
 		t.Errorf("got %v", got)
+	}
+}
+
+// TestTechniqueRealRows classifies the rows pcapsess makes of real nmap scans
+// (testdata/capture/*.csv = pcapsess -r of the .pcap beside it): every
+// session, open port or closed, must map to its scan's technique alone.
+// Without the evidence columns (the seed's contract) the technique must
+// still be in the set.
+func TestTechniqueRealRows(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want Tech
+	}{
+		{"nmap-sS.csv", SYN}, {"nmap-sT.csv", Connect}, {"nmap-sF.csv", FIN},
+		{"nmap-sN.csv", NULL}, {"nmap-sX.csv", XMAS}, {"nmap-sA.csv", ACKWindow},
+		{"nmap-sW.csv", ACKWindow}, {"nmap-sM.csv", Maimon}, {"http-get.csv", Other},
+	} {
+		rows := readRows(t, "testdata/capture/"+c.file)
+		if len(rows) == 0 {
+			t.Fatalf("%s: no rows", c.file)
+		}
+		for i, r := range rows {
+			if got := Classify(&r); got != c.want {
+				t.Errorf("%s row %d (port %d, S%d A%d F%d R%d U%d P%d): %s, want %s",
+					c.file, i+2, r.DstPort, r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH, got, c.want)
+			}
+			seed := row.Row{SYN: r.SYN, ACK: r.ACK, FIN: r.FIN, RST: r.RST, URG: r.URG, PSH: r.PSH,
+				StartRequest: r.StartRequest, StartResponse: r.StartResponse}
+			if got := Classify(&seed); got&c.want != c.want || (c.want == Other) != (got == Other) {
+				t.Errorf("%s row %d without evidence: %s, want a set with %s", c.file, i+2, got, c.want)
+			}
+		}
+	}
+}
+
+func readRows(t *testing.T, path string) []row.Row {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := row.NewReader(f, path, "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []row.Row
+	for {
+		var r row.Row
+		err := rd.Read(&r)
+		if err == io.EOF {
+			return rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+}
+
+// TestTechniqueSeed maps every row of the seed's scans: none may be "other".
+func TestTechniqueSeed(t *testing.T) {
+	path := "../../../shared/seed/datasets/train/bad.csv"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("seed data not beside the repository: %v", err)
+	}
+	counts := map[Tech]int{}
+	for _, r := range readRows(t, path) {
+		counts[Classify(&r)]++
+	}
+	want := map[Tech]int{SYN | Connect: 5000, FIN | Maimon: 2500, NULL | ACKWindow: 2500, XMAS: 2502,
+		FIN: 2, NULL: 2, Connect: 1, SYN: 1}
+	if len(counts) != len(want) {
+		t.Errorf("got %v", counts)
+	}
+	for k, v := range want {
+		if counts[k] != v {
+			t.Errorf("%s: %d, want %d", k, counts[k], v)
+		}
 	}
 }
