@@ -18,6 +18,7 @@ import (
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"golang.org/x/net/bpf"
 )
 
 // Source is an open packet source.
@@ -138,12 +139,16 @@ func openReader(r io.Reader, name string) (*Source, error) {
 	return &Source{PacketDataSource: pr, Link: pr.LinkType(), Name: name}, nil
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 // ngSource adapts pcapgo.NgReader (zero-copy reads).
 type ngSource struct{ r *pcapgo.NgReader }
 
-func (s *ngSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) { return s.r.ReadPacketData() }
+func (s *ngSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	return s.r.ReadPacketData()
+}
 func (s *ngSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	return s.r.ZeroCopyReadPacketData()
 }
@@ -155,9 +160,27 @@ type LiveOptions struct {
 	RingMB      int           // ring buffer size
 }
 
+// dropOutgoing is a classic BPF program: drop packets whose type is
+// PACKET_OUTGOING (4), accept the rest whole.
+var dropOutgoing = mustAssemble(
+	bpf.LoadExtension{Num: bpf.ExtType},
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: 4, SkipTrue: 1},
+	bpf.RetConstant{Val: 1 << 18},
+	bpf.RetConstant{Val: 0},
+)
+
+func mustAssemble(insns ...bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(insns)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
 // OpenLive opens iface with AF_PACKET (needs root or CAP_NET_RAW).
 func OpenLive(iface string, opt LiveOptions) (*Source, error) {
-	if _, err := net.InterfaceByName(iface); err != nil {
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
 		return nil, fmt.Errorf("interface %s: no such network interface", iface)
 	}
 	if opt.Snaplen <= 0 {
@@ -199,10 +222,55 @@ func OpenLive(iface string, opt LiveOptions) (*Source, error) {
 		}
 		return nil, fmt.Errorf("interface %s: %w", iface, err)
 	}
+	if ifc.Flags&net.FlagLoopback != 0 {
+		// On loopback AF_PACKET sees every packet twice, once outgoing and
+		// once incoming; keep the incoming copy, as libpcap does.
+		if err := tp.SetBPF(dropOutgoing); err != nil {
+			tp.Close()
+			return nil, fmt.Errorf("interface %s: attach filter: %w", iface, err)
+		}
+	}
 	if err := tp.InitSocketStats(); err != nil {
 		tp.Close()
 		return nil, fmt.Errorf("interface %s: %w", iface, err)
 	}
 	return &Source{PacketDataSource: tp, Link: layers.LinkTypeEthernet, Name: iface, tp: tp,
 		close: func() error { tp.Close(); return nil }}, nil
+}
+
+// Tee wraps a source so that every packet read is also written to w as a
+// classic (µs) pcap file: the exact input of a live run, for replay.
+func Tee(src *Source, w io.Writer, snaplen int) (*Source, func() error, error) {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	pw := pcapgo.NewWriter(bw)
+	if err := pw.WriteFileHeader(uint32(snaplen), src.Link); err != nil {
+		return nil, nil, err
+	}
+	out := *src
+	out.PacketDataSource = &teeSource{src: src.PacketDataSource, w: pw, bw: bw, live: src.Live()}
+	return &out, bw.Flush, nil
+}
+
+type teeSource struct {
+	src  gopacket.PacketDataSource
+	w    *pcapgo.Writer
+	bw   *bufio.Writer
+	live bool
+	err  error
+}
+
+func (t *teeSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	data, ci, err := t.src.ReadPacketData()
+	if err == nil && t.err == nil {
+		ci.Timestamp = ci.Timestamp.Truncate(time.Microsecond)
+		if t.err = t.w.WritePacket(ci, data); t.err == nil && t.live {
+			// Live: keep the file current, so that a replay made while the
+			// capture still runs has what the rows have.
+			t.err = t.bw.Flush()
+		}
+	}
+	if t.err != nil {
+		return nil, ci, fmt.Errorf("write capture copy: %w", t.err)
+	}
+	return data, ci, err
 }

@@ -66,7 +66,7 @@ func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Dec
 			}
 			return err
 		}
-		if err := t.Packet(data, ci.Timestamp.UnixNano(), dec); err != nil {
+		if err := t.Packet(data, Microseconds(ci.Timestamp.UnixNano()), dec); err != nil {
 			return err
 		}
 		if opt.Live {
@@ -93,4 +93,16 @@ func (t *Table) Packet(data []byte, ts int64, dec *Decoder) error {
 		t.stats.Malformed++
 	}
 	return nil
+}
+
+// Microseconds truncates a timestamp (Unix ns) to whole microseconds. All
+// times are kept at µs, the resolution of classic pcap files and of the
+// rows, so that a live run (whose kernel timestamps have ns) and the replay
+// of its pcap give the same rows.
+func Microseconds(ns int64) int64 {
+	r := ns % 1000
+	if r < 0 {
+		r += 1000
+	}
+	return ns - r
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 
 	"time"
 
@@ -44,11 +45,15 @@ type cmd struct {
 	Host         []string      `help:"Keep only packets to or from this address (repeatable)." placeholder:"ADDR"`
 	Port         []uint16      `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
 	MaxSessions  int           `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
+	Write        string        `short:"w" help:"Also save every packet read to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
 	Quiet        bool          `short:"q" help:"Print no summary on stderr."`
 	cliutil.VersionFlag
 
 	stdin io.Reader
 }
+
+// liveReady, when set (by tests), is called once the live socket is open.
+var liveReady func()
 
 // Run is pcapsess's main.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -97,11 +102,26 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer src.Close()
+	if liveReady != nil && src.Live() {
+		liveReady()
+	}
 	if !src.Live() {
 		// A blocked read of a pipe only returns when the pipe closes: closing
 		// our end on a signal turns it into the end of input.
 		stop := context.AfterFunc(ctx, func() { src.Close() })
 		defer stop()
+	}
+	if c.Write != "" {
+		f, err := os.Create(c.Write)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		var flush func() error
+		if src, flush, err = capture.Tee(src, f, c.Snaplen); err != nil {
+			return fmt.Errorf("%s: %w", c.Write, err)
+		}
+		defer flush()
 	}
 	dec, err := session.NewDecoder(src.Link)
 	if err != nil {
