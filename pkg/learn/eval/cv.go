@@ -4,65 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"slices"
 	"time"
 
 	"scanwatch/pkg/learn"
 )
-
-// StratifiedFolds splits row indexes 0..len(y)-1 into k test folds that keep
-// the class ratio: each class's rows are shuffled with seed, then dealt round
-// robin, continuing the deal across classes so fold sizes differ by at most
-// one. Each fold is sorted ascending. Same y, k and seed: same folds.
-func StratifiedFolds(y []int8, k int, seed int64) ([][]int, error) {
-	if k < 2 {
-		return nil, fmt.Errorf("need at least 2 folds, got %d", k)
-	}
-	byClass := map[int8][]int{}
-	var classes []int8
-	for i, c := range y {
-		if _, ok := byClass[c]; !ok {
-			classes = append(classes, c)
-		}
-		byClass[c] = append(byClass[c], i)
-	}
-	slices.Sort(classes)
-	for _, c := range classes {
-		if n := len(byClass[c]); n < k {
-			return nil, fmt.Errorf("class %d has %d rows, fewer than %d folds", c, n, k)
-		}
-	}
-	folds := make([][]int, k)
-	deal := 0
-	for _, c := range classes {
-		idx := byClass[c]
-		rng := rand.New(rand.NewPCG(uint64(seed), uint64(c)+0x9e3779b97f4a7c15))
-		rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
-		for _, i := range idx {
-			folds[deal%k] = append(folds[deal%k], i)
-			deal++
-		}
-	}
-	for _, f := range folds {
-		slices.Sort(f)
-	}
-	return folds, nil
-}
-
-// Complement returns the indexes of 0..n-1 not in fold (fold sorted).
-func Complement(n int, fold []int) []int {
-	out := make([]int, 0, n-len(fold))
-	j := 0
-	for i := 0; i < n; i++ {
-		if j < len(fold) && fold[j] == i {
-			j++
-			continue
-		}
-		out = append(out, i)
-	}
-	return out
-}
 
 // Candidate is a named classifier factory: every fold trains a fresh one.
 type Candidate struct {
@@ -160,7 +105,7 @@ func (r *Result) Run(c Candidate, train, test *learn.Dataset) error {
 	return nil
 }
 
-// CrossValidate scores c on each fold of d (folds from StratifiedFolds),
+// CrossValidate scores c on each fold of d (folds from learn.StratifiedFolds),
 // training on the other folds. step, when not nil, is called after each fold.
 func CrossValidate(ctx context.Context, d *learn.Dataset, c Candidate, folds [][]int, step func()) (*Result, error) {
 	if len(folds) < 2 {
@@ -171,7 +116,7 @@ func CrossValidate(ctx context.Context, d *learn.Dataset, c Candidate, folds [][
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := r.Run(c, d.Subset(Complement(d.N(), f)), d.Subset(f)); err != nil {
+		if err := r.Run(c, d.Subset(learn.Complement(d.N(), f)), d.Subset(f)); err != nil {
 			return nil, err
 		}
 		if step != nil {

@@ -122,67 +122,6 @@ func TestMeanStd(t *testing.T) {
 	}
 }
 
-func TestStratifiedFolds(t *testing.T) {
-	y := make([]int8, 103)
-	for i := range y {
-		if i%3 == 0 {
-			y[i] = 1 // 35 positives, 68 negatives
-		}
-	}
-	folds, err := StratifiedFolds(y, 5, 42)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := make([]int, len(y))
-	for _, f := range folds {
-		if !slices.IsSorted(f) {
-			t.Error("fold not sorted")
-		}
-		pos := 0
-		for _, i := range f {
-			seen[i]++
-			pos += int(y[i])
-		}
-		if len(f) < 20 || len(f) > 21 {
-			t.Errorf("fold size %d, want 20 or 21", len(f))
-		}
-		if pos < 7 || pos > 8 {
-			t.Errorf("fold has %d positives, want 7 or 8", pos)
-		}
-	}
-	for i, n := range seen {
-		if n != 1 {
-			t.Fatalf("row %d in %d folds", i, n)
-		}
-	}
-	again, _ := StratifiedFolds(y, 5, 42)
-	other, _ := StratifiedFolds(y, 5, 43)
-	for i := range folds {
-		if !slices.Equal(folds[i], again[i]) {
-			t.Error("same seed, different folds")
-		}
-	}
-	same := true
-	for i := range folds {
-		same = same && slices.Equal(folds[i], other[i])
-	}
-	if same {
-		t.Error("different seeds, same folds")
-	}
-	if _, err := StratifiedFolds([]int8{0, 0, 0, 1}, 2, 1); err == nil {
-		t.Error("a class smaller than k must be refused")
-	}
-	if _, err := StratifiedFolds(y, 1, 1); err == nil {
-		t.Error("k=1 must be refused")
-	}
-}
-
-func TestComplement(t *testing.T) {
-	if got := Complement(6, []int{1, 4}); !slices.Equal(got, []int{0, 2, 3, 5}) {
-		t.Errorf("Complement = %v", got)
-	}
-}
-
 // threshold is a one-feature classifier: P(scan) = 1 when x > cut.
 type threshold struct{ cut float64 }
 
@@ -207,10 +146,7 @@ func TestCrossValidateCountsEveryRowOnce(t *testing.T) {
 		}
 		d.Y = append(d.Y, l)
 	}
-	folds, err := StratifiedFolds(d.Y, 4, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
+	folds := learn.StratifiedFolds(d.Y, 4, 7)
 	c := Candidate{Name: "threshold", New: func() learn.Classifier { return &threshold{cut: 59.5} }}
 	steps := 0
 	r, err := CrossValidate(context.Background(), d, c, folds, func() { steps++ })
