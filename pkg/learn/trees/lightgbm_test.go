@@ -1,0 +1,200 @@
+package trees
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"scanwatch/pkg/learn"
+)
+
+// exportAndLoad writes m and reads it back through leaves.
+func exportAndLoad(t *testing.T, m learn.Exporter) (*Predictor, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := m.WriteLightGBM(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadLightGBM(bytes.NewReader(buf.Bytes()), "model.txt")
+	if err != nil {
+		t.Fatalf("%s: leaves rejects our export: %v\n%s", m.Name(), err, head(buf.String(), 40))
+	}
+	return p, buf.Bytes()
+}
+
+func head(s string, lines int) string {
+	l := strings.SplitN(s, "\n", lines+1)
+	return strings.Join(l[:min(lines, len(l))], "\n")
+}
+
+// assertSameScores checks leaves on the exported model against the
+// trainer's own Prob on every row, one by one and in a batch.
+func assertSameScores(t *testing.T, m learn.Classifier, p *Predictor, d *learn.Dataset) {
+	t.Helper()
+	batch := make([]float64, d.N())
+	if err := p.ProbBatch(d.X, batch); err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for i := 0; i < d.N(); i++ {
+		want := m.Prob(d.Row(i))
+		if got := p.Prob(d.Row(i)); math.Abs(got-want) > 1e-9 || math.Abs(batch[i]-want) > 1e-9 {
+			if bad++; bad <= 5 {
+				t.Errorf("%s row %d %v: leaves %v (batch %v), trainer %v", m.Name(), i, d.Row(i), got, batch[i], want)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d rows differ", m.Name(), bad, d.N())
+	}
+}
+
+func TestExportGBDTMatchesLeaves(t *testing.T) {
+	d := loadSeedTrain(t)
+	m := NewGBDT(210)
+	if err := m.Fit(d); err != nil {
+		t.Fatal(err)
+	}
+	p, text := exportAndLoad(t, m)
+	if p.NTrees() != 210 || p.Name() != "lightgbm.gbdt" || strings.Join(p.Features(), " ") != "duration SYN ACK FIN RST URG PSH" {
+		t.Errorf("loaded %s with %d trees, features %v", p.Name(), p.NTrees(), p.Features())
+	}
+	assertSameScores(t, m, p, d)
+	for _, want := range []string{"tree\nversion=v3\n", "\nobjective=binary sigmoid:1\n", "\nmax_feature_idx=6\n",
+		"\nfeature_names=duration SYN ACK FIN RST URG PSH\n", "\nTree=209\n", "\nend of trees\n", "\nend of parameters\n"} {
+		if !bytes.Contains(text, []byte(want)) {
+			t.Errorf("export lacks %q", want)
+		}
+	}
+}
+
+func TestExportForestMatchesLeaves(t *testing.T) {
+	d := loadSeedTrain(t)
+	for _, m := range []learn.Exporter{&RandomForest{Trees: 20, Seed: 3}, &DecisionTree{Entropy: true}} {
+		if err := m.Fit(d); err != nil {
+			t.Fatal(err)
+		}
+		p, text := exportAndLoad(t, m)
+		if p.Name() != "lightgbm.rf" || !bytes.Contains(text, []byte("\naverage_output\n")) {
+			t.Errorf("%s exported as %s", m.Name(), p.Name())
+		}
+		assertSameScores(t, m, p, d)
+	}
+}
+
+// TestExportTinyExact: thresholds and leaf values survive the text round
+// trip bit for bit, including values that print with exponents.
+func TestExportTinyExact(t *testing.T) {
+	d := &learn.Dataset{Features: []string{"duration", "SYN"}}
+	xs := []float64{1e-7, 3.0000000000000004e-06, 0.1, 0.30000000000000004, 1234.5678, 1e21}
+	for i, x := range xs {
+		for r := 0; r < 3; r++ {
+			d.X = append(d.X, x, float64(r))
+			d.Y = append(d.Y, int8((i+r)%2))
+		}
+	}
+	m := &GBDT{Trees: 30, MinChildWeight: 0.01, Lambda: 0.5}
+	if err := m.Fit(d); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := exportAndLoad(t, m)
+	for i := 0; i < d.N(); i++ {
+		if got, want := p.Prob(d.Row(i)), m.Prob(d.Row(i)); got != want {
+			t.Errorf("row %d: leaves %v, trainer %v", i, got, want)
+		}
+	}
+	// Points between and beyond the training values route the same way.
+	for _, x := range []float64{0, 2e-7, 0.2, 0.3, 0.30000000000000004, 5000, 1e22, -1} {
+		v := []float64{x, 1}
+		if got, want := p.Prob(v), m.Prob(v); got != want {
+			t.Errorf("x=%v: leaves %v, trainer %v", x, got, want)
+		}
+	}
+	if got := p.Prob([]float64{1}); !math.IsNaN(got) {
+		t.Errorf("Prob of a short vector = %v, want NaN", got)
+	}
+	if err := p.ProbBatch([]float64{1, 2, 3}, make([]float64, 2)); err == nil {
+		t.Error("ProbBatch accepted a ragged batch")
+	}
+}
+
+func TestDeterministicExport(t *testing.T) {
+	d := loadSeedTrain(t)
+	fit := func(m learn.Exporter) []byte {
+		if err := m.Fit(d); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := m.WriteLightGBM(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	if a, b := fit(NewGBDT(50)), fit(NewGBDT(50)); !bytes.Equal(a, b) {
+		t.Error("two GBDT fits export different bytes")
+	}
+	if a, b := fit(&RandomForest{Trees: 8, Seed: 7}), fit(&RandomForest{Trees: 8, Seed: 7}); !bytes.Equal(a, b) {
+		t.Error("two RandomForest fits with one seed export different bytes")
+	}
+	if a, b := fit(&RandomForest{Trees: 8, Seed: 7}), fit(&RandomForest{Trees: 8, Seed: 8}); bytes.Equal(a, b) {
+		t.Error("RandomForest ignores its seed")
+	}
+}
+
+func TestLoadLightGBMVersions(t *testing.T) {
+	m := &GBDT{Trees: 5}
+	if err := m.Fit(threshold(4)); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := m.WriteLightGBM(&buf); err != nil {
+		t.Fatal(err)
+	}
+	v3 := buf.String()
+	v4 := strings.Replace(v3, "version=v3", "version=v4", 1)
+	p, err := LoadLightGBM(strings.NewReader(v4), "v4.txt")
+	if err != nil {
+		t.Fatalf("v4 model rejected: %v", err)
+	}
+	if got, want := p.Prob([]float64{4}), m.Prob([]float64{4}); got != want {
+		t.Errorf("v4 model scores %v, want %v", got, want)
+	}
+	for _, c := range []struct{ name, text, want string }{
+		{"empty", "", `read bad.txt: not a LightGBM text model: line 1 is "", want "tree"`},
+		{"csv", "duration,SYN,label\n1,2,1\n", `read bad.txt: not a LightGBM text model: line 1 is "duration,SYN,label", want "tree"`},
+		{"no version", "tree\nnum_class=1\n\n", "read bad.txt: not a LightGBM text model: no version line in the header"},
+		{"v5", strings.Replace(v3, "version=v3", "version=v5", 1), "read bad.txt: model version v5 is not supported (want v3 or v4)"},
+		{"multiclass", strings.Replace(v3, "num_class=1", "num_class=3", 1), "read bad.txt: num_class=3: only binary models are supported"},
+		{"regression", strings.Replace(v3, "objective=binary sigmoid:1", "objective=regression", 1), "read bad.txt: objective=regression: want a binary model (objective=binary sigmoid:1)"},
+		{"no names", strings.Replace(v3, "feature_names=x\n", "", 1), "read bad.txt: no feature_names line in the header"},
+		{"names", strings.Replace(v3, "feature_names=x\n", "feature_names=x y\n", 1), "read bad.txt: max_feature_idx=0 does not match 2 feature_names"},
+		{"truncated", v3[:len(v3)/2], "read bad.txt: error while reading"},
+		{"bad child", strings.Replace(v3, "right_child=-2", "right_child=7", 1), "read bad.txt: malformed tree"},
+	} {
+		_, err := LoadLightGBM(strings.NewReader(c.text), "bad.txt")
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: error %q, want prefix %q", c.name, err, c.want)
+		}
+		if (c.name == "empty" || c.name == "csv" || c.name == "no version") != errors.Is(err, ErrNotModel) {
+			t.Errorf("%s: errors.Is(ErrNotModel) wrong for %q", c.name, err)
+		}
+	}
+}
+
+func TestExportRejectsBadFeatureNames(t *testing.T) {
+	d := threshold(4)
+	d.Features = []string{"bad name"}
+	m := NewGBDT(2)
+	if err := m.Fit(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteLightGBM(&bytes.Buffer{}); err == nil {
+		t.Error("exported a feature name with a space")
+	}
+}

@@ -1,0 +1,170 @@
+package trees
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/dmitryikh/leaves"
+	"github.com/dmitryikh/leaves/transformation"
+)
+
+// Predictor scores feature vectors with a LightGBM text model through
+// leaves. It is safe for concurrent use.
+type Predictor struct {
+	raw      *leaves.Ensemble // raw scores; the sigmoid is applied here
+	sigmoid  bool
+	features []string
+	name     string
+}
+
+// ErrNotModel is wrapped by LoadLightGBM's error for input that is not a
+// LightGBM text model at all.
+var ErrNotModel = errors.New("not a LightGBM text model")
+
+// LoadLightGBM reads a binary LightGBM text model (version v3, or v4 whose
+// text differs only by its version line). name is used in error messages.
+// gbdt models score sigmoid(sum of trees); average_output (random forest)
+// models score the mean of the trees, as LightGBM itself does.
+func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
+	text, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	header, err := parseHeader(text)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if header.get("num_class") != "1" {
+		return nil, fmt.Errorf("read %s: num_class=%s: only binary models are supported", name, header.get("num_class"))
+	}
+	obj := header.get("objective")
+	_, average := header["average_output"]
+	if !average && obj != "binary sigmoid:1" {
+		return nil, fmt.Errorf("read %s: objective=%s: want a binary model (objective=binary sigmoid:1)", name, obj)
+	}
+	features := strings.Fields(header.get("feature_names"))
+	if len(features) == 0 {
+		return nil, fmt.Errorf("read %s: no feature_names line in the header", name)
+	}
+	maxIdx, err := strconv.Atoi(header.get("max_feature_idx"))
+	if err != nil || maxIdx != len(features)-1 {
+		return nil, fmt.Errorf("read %s: max_feature_idx=%s does not match %d feature_names", name, header.get("max_feature_idx"), len(features))
+	}
+	if header.get("version") == "v4" {
+		// leaves accepts only v2/v3; v4 text models differ only here.
+		text = bytes.Replace(text, []byte("\nversion=v4\n"), []byte("\nversion=v3\n"), 1)
+	}
+	ens, err := loadLeaves(text)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if ens.NFeatures() > len(features) {
+		return nil, fmt.Errorf("read %s: trees use feature %d but only %d feature_names are given", name, ens.NFeatures()-1, len(features))
+	}
+	p := &Predictor{raw: ens.EnsembleWithRawPredictions(), features: features, name: ens.Name()}
+	switch ens.Transformation().Type() {
+	case transformation.Logistic:
+		p.sigmoid = true
+	case transformation.Raw:
+	default:
+		return nil, fmt.Errorf("read %s: unsupported output transformation %s", name, ens.Transformation().Name())
+	}
+	return p, nil
+}
+
+// loadLeaves hands the text to leaves, turning its panics on malformed
+// trees (it indexes arrays it has not checked) into errors.
+func loadLeaves(text []byte) (ens *leaves.Ensemble, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ens, err = nil, fmt.Errorf("malformed tree: %v", r)
+		}
+	}()
+	return leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(text)), true)
+}
+
+type headerFields map[string]string
+
+func (h headerFields) get(k string) string { return h[k] }
+
+// parseHeader reads the key=value lines before the first blank line.
+func parseHeader(text []byte) (headerFields, error) {
+	lines := strings.SplitN(string(text), "\n", 64)
+	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "tree" {
+		first := ""
+		if len(lines) > 0 {
+			first = lines[0]
+			if len(first) > 40 {
+				first = first[:40] + "…"
+			}
+		}
+		return nil, fmt.Errorf("%w: line 1 is %q, want \"tree\"", ErrNotModel, first)
+	}
+	h := headerFields{}
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			break
+		}
+		k, v, _ := strings.Cut(l, "=")
+		h[k] = v
+	}
+	switch v := h.get("version"); v {
+	case "v2", "v3", "v4":
+	case "":
+		return nil, fmt.Errorf("%w: no version line in the header", ErrNotModel)
+	default:
+		return nil, fmt.Errorf("model version %s is not supported (want v3 or v4)", v)
+	}
+	return h, nil
+}
+
+// Name is leaves' name for the model kind: "lightgbm.gbdt" or "lightgbm.rf".
+func (p *Predictor) Name() string { return p.name }
+
+// Features returns the model's feature names in input order.
+func (p *Predictor) Features() []string { return p.features }
+
+// NTrees is the number of trees.
+func (p *Predictor) NTrees() int { return p.raw.NEstimators() }
+
+// Prob returns P(scan) for x, which must hold len(Features()) values;
+// otherwise it returns NaN.
+func (p *Predictor) Prob(x []float64) float64 {
+	if len(x) != len(p.features) {
+		return math.NaN()
+	}
+	s := p.raw.PredictSingle(x, 0)
+	if p.sigmoid {
+		s = sigmoid(s)
+	}
+	return s
+}
+
+// ProbBatch scores the row-major matrix x (len(out) rows of
+// len(Features()) values) into out, on all CPUs for large batches.
+func (p *Predictor) ProbBatch(x []float64, out []float64) error {
+	nf := len(p.features)
+	if len(x) != len(out)*nf {
+		return fmt.Errorf("trees: batch of %d values is not %d rows × %d features", len(x), len(out), nf)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := p.raw.PredictDense(x, len(out), nf, out, 0, runtime.GOMAXPROCS(0)); err != nil {
+		return err
+	}
+	if p.sigmoid {
+		for i, s := range out {
+			out[i] = sigmoid(s)
+		}
+	}
+	return nil
+}
