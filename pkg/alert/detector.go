@@ -147,7 +147,7 @@ func (s State) String() string { return [...]string{"start", "update", "end"}[s]
 type Event struct {
 	State   State
 	Time    int64 // Unix ns: packet time at which the record holds
-	Episode int   // 1-based, in order of first anomaly, per Detector
+	Episode int   // alert number: 1 for the Detector's first alert, and so on
 	Reason  string
 
 	Scanner     netip.Addr
@@ -220,7 +220,8 @@ type scanner struct {
 
 type episode struct {
 	sc         *scanner
-	id         int
+	id         int // order of the first anomaly, for stable output order
+	alert      int // alert number, from 1, once the rule held
 	alerted    bool
 	first      int64
 	last       int64
@@ -358,6 +359,7 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 		if sc.winAnom >= d.cfg.MinSessions && int64(sc.winAnom)*1e6 >= d.ratioPPM*int64(sc.winAll) {
 			ep.alerted = true
 			d.stats.Alerts++
+			ep.alert = d.stats.Alerts
 			d.stats.Open++
 			d.record(ep, Start, now, "")
 		}
@@ -515,7 +517,7 @@ func (d *Detector) record(ep *episode, s State, at int64, reason string) {
 	e := Event{
 		State:           s,
 		Time:            at,
-		Episode:         ep.id,
+		Episode:         ep.alert,
 		Reason:          reason,
 		Scanner:         ep.sc.addr,
 		Targets:         slices.Clone(ep.targets[:min(len(ep.targets), maxListedTargets)]),

@@ -1,0 +1,377 @@
+// Package cli is scanalert: classified session rows in, scan alerts out.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"scanwatch/pkg/alert"
+	"scanwatch/pkg/cliutil"
+	"scanwatch/pkg/row"
+)
+
+const tool = "scanalert"
+
+// ExitAlerts is the exit status when the run raised at least one alert.
+const ExitAlerts = 3
+
+const description = `Raise alerts for port scans in classified session rows (CSV or NDJSON, with a
+prediction column: the output of scanclass), read from FILE or stdin as they
+arrive.
+
+The rule, per scanner (initiator IP), over a sliding window of packet time
+(the rows' timestamps, never the wall clock, so a replay of a capture gives
+the same alerts, timestamps included):
+
+  anomalous sessions from it in --window  >= --min-sessions, and
+  anomalous / all its sessions in --window >= --ratio
+
+checked on every row: the alert is written and flushed on the row that makes
+it hold. The ratio is over the scanner's own sessions, not all sessions: a
+scan is not diluted by a busy network, and a normal host whose sessions the
+model sometimes gets wrong stays far below it. Defaults: nmap's default timing
+puts 5 probes in a few milliseconds and even --scan-delay 1s puts 5 in 5 s;
+a normal host needs 5 misclassified sessions in 5 s, and most of its sessions
+wrong, to trip the rule.
+
+Each scanner's alert is an episode: one "start" record naming the scanner,
+targets, destination ports, nmap techniques (connect, SYN, FIN, NULL, XMAS,
+ACK/Window, Maimon, from each session's flags), counts and times; at most one
+"update" per --update while it goes on; one "end" once it has been --quiet
+(in packet time) or the input ends.
+
+Output (--format): eve is one Suricata EVE JSON alert per line
+(event_type "alert", plus a "scan" object), the default when stdout is not a
+terminal; text is a line per record and, on a terminal, a live table of
+sessions, anomalies and detection redrawn in place. --log appends every
+record as EVE JSON to a file whatever the format. A summary goes to stderr
+at the end; SIGINT/SIGTERM end open episodes and flush first.
+
+Exit status: 0 no alert, 3 at least one alert, 1 error (bad input: file and
+line are named), 2 usage.
+
+Examples:
+  sudo pcapsess -i lo | scanclass | scanalert
+  pcapsess -r scan.pcap | scanclass | scanalert --format eve --log alerts.json`
+
+type cmd struct {
+	File        string        `arg:"" optional:"" help:"Rows to read; - or nothing is stdin." placeholder:"FILE"`
+	Ratio       float64       `help:"Anomalous share of a scanner's sessions in the window that raises an alert." default:"0.30"`
+	MinSessions int           `help:"Anomalous sessions of a scanner in the window needed to raise an alert." default:"5"`
+	Window      time.Duration `help:"Sliding window, in packet time." default:"5s"`
+	Quiet       time.Duration `help:"Packet time without anomalies from a scanner that ends its episode." default:"10s"`
+	Update      time.Duration `help:"At most one update record per episode per this much packet time." default:"10s"`
+	Format      string        `help:"Output: text or eve (Suricata EVE JSON); auto is text on a terminal, eve otherwise." default:"auto" enum:"auto,text,eve"`
+	Log         string        `help:"Append every alert record, as EVE JSON, to this file." placeholder:"FILE"`
+	InputFormat string        `help:"Input format: auto, csv or ndjson." default:"auto" enum:"auto,csv,ndjson"`
+	MaxScanners int           `help:"Most scanners tracked at once (memory bound)." default:"65536" hidden:""`
+	MaxWindow   int           `help:"Most sessions held in the window (memory bound)." default:"1048576" hidden:""`
+	MaxEpisodes int           `help:"Most open episodes (memory bound)." default:"4096" hidden:""`
+	NoSummary   bool          `help:"Print no summary line on stderr."`
+	cliutil.VersionFlag
+}
+
+// redrawEvery throttles the live table: a display concern, so wall clock.
+var redrawEvery = 100 * time.Millisecond
+
+// forceLive, set by tests, draws the live table whatever stdout is.
+var forceLive bool
+
+// Run is scanalert's main.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c cmd
+	_, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr)
+	if done {
+		return code
+	}
+	alerts, err := c.run(ctx, stdin, stdout, stderr)
+	if err != nil {
+		return cliutil.Report(tool, stderr, err)
+	}
+	if alerts > 0 {
+		return ExitAlerts
+	}
+	return cliutil.ExitOK
+}
+
+func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (alerts int, err error) {
+	cfg := alert.Config{
+		Ratio: c.Ratio, MinSessions: c.MinSessions, Window: c.Window, Quiet: c.Quiet, Update: c.Update,
+		MaxScanners: c.MaxScanners, MaxWindow: c.MaxWindow, MaxEpisodes: c.MaxEpisodes,
+	}
+	switch {
+	case c.Ratio <= 0 || c.Ratio > 1:
+		return 0, cliutil.Usagef("--ratio must be in (0, 1], got %v", c.Ratio)
+	case c.MinSessions < 1:
+		return 0, cliutil.Usagef("--min-sessions must be at least 1, got %d", c.MinSessions)
+	case c.Window <= 0 || c.Quiet <= 0 || c.Update <= 0:
+		return 0, cliutil.Usagef("--window, --quiet and --update must be positive")
+	case c.MaxScanners < 1 || c.MaxWindow < 1 || c.MaxEpisodes < 1:
+		return 0, cliutil.Usagef("--max-* limits must be positive")
+	}
+
+	name := "stdin"
+	in := stdin
+	if c.File != "" && c.File != "-" {
+		f, err := os.Open(c.File)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		name, in = c.File, f
+	}
+
+	var logFile *os.File
+	if c.Log != "" {
+		logFile, err = os.OpenFile(c.Log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		defer logFile.Close()
+	}
+
+	ctx, cancel := cliutil.SignalContext(ctx)
+	defer cancel()
+
+	rd, err := row.NewReader(in, name, c.InputFormat)
+	if err != nil {
+		var re *row.Error
+		if errors.As(err, &re) {
+			return 0, err
+		}
+		return 0, cliutil.Usage(err)
+	}
+	schema := rd.Schema()
+	if err := schema.Require(row.Prediction, row.StartRequestTime, row.SrcIP); err != nil {
+		return 0, &row.Error{Name: name, Line: 1, Err: fmt.Errorf("%w (scanalert reads scanclass output)", err)}
+	}
+	det, err := alert.NewDetector(cfg, schema.Has(row.Score))
+	if err != nil {
+		return 0, cliutil.Usage(err)
+	}
+
+	format := c.Format
+	if format == "auto" {
+		format = "eve"
+		if cliutil.IsTerminal(stdout) {
+			format = "text"
+		}
+	}
+	out := &output{
+		w:       bufio.NewWriterSize(stdout, 64<<10),
+		eve:     format == "eve",
+		live:    format == "text" && (forceLive || cliutil.IsTerminal(stdout)),
+		log:     logFile,
+		det:     det,
+		window:  cfg.Window,
+		stopped: make(chan struct{}),
+	}
+	if cfg.Window == 0 {
+		out.window = det.Config().Window
+	}
+
+	// Rows are read and processed in their own goroutine: a read of stdin
+	// blocks until a row arrives, and a signal must not wait for one. The
+	// mutex hands the detector and output over to the signal path.
+	readDone := make(chan error, 1)
+	go func() { readDone <- out.consume(rd, name) }()
+	var readErr error
+	select {
+	case readErr = <-readDone:
+	case <-ctx.Done():
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	close(out.stopped)
+	out.emit(det.Close())
+	out.finish()
+	st := det.Stats()
+	if out.err != nil && readErr == nil {
+		readErr = out.err
+	}
+	if !c.NoSummary && readErr == nil {
+		summary(stderr, st, ctx.Err() != nil)
+	}
+	return st.Alerts, readErr
+}
+
+func summary(w io.Writer, st alert.Stats, interrupted bool) {
+	how := ""
+	if interrupted {
+		how = " (interrupted)"
+	}
+	plural := "s"
+	if st.Alerts == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "%s: %d rows, %d anomalies (%s), %d alert%s%s", tool, st.Rows, st.Anomalies, pct(st.Anomalies, st.Rows), st.Alerts, plural, how)
+	if st.Untracked > 0 {
+		fmt.Fprintf(w, "; %d rows from scanners beyond --max-scanners not tracked", st.Untracked)
+	}
+	if st.EpisodesDropped > 0 {
+		fmt.Fprintf(w, "; %d anomalies found no room (--max-episodes)", st.EpisodesDropped)
+	}
+	if st.WindowEvicted > 0 {
+		fmt.Fprintf(w, "; %d sessions left the window early (--max-window)", st.WindowEvicted)
+	}
+	fmt.Fprintln(w)
+}
+
+func pct(n, of int) string {
+	if of == 0 {
+		return "0.0%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
+}
+
+// output writes records and the table. Everything in it is guarded by mu.
+type output struct {
+	mu       sync.Mutex
+	stopped  chan struct{}
+	w        *bufio.Writer
+	eve      bool
+	live     bool
+	log      *os.File
+	det      *alert.Detector
+	window   time.Duration
+	buf      []byte
+	drawn    int // lines of the live table on screen
+	lastDraw time.Time
+	err      error // first write error
+}
+
+func (o *output) consume(rd row.Reader, name string) error {
+	var r row.Row
+	for {
+		err := rd.Read(&r)
+		o.mu.Lock()
+		select {
+		case <-o.stopped:
+			o.mu.Unlock()
+			return nil
+		default:
+		}
+		if err == io.EOF {
+			o.mu.Unlock()
+			return nil
+		}
+		if err == nil {
+			err = o.observe(&r, name, rd.Line())
+		}
+		o.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (o *output) observe(r *row.Row, name string, line int) error {
+	if msg := r.Valid(); msg != "" {
+		return &row.Error{Name: name, Line: line, Err: errors.New(msg)}
+	}
+	if r.Prediction != 0 && r.Prediction != 1 {
+		return &row.Error{Name: name, Line: line, Column: row.Prediction.Name(),
+			Err: fmt.Errorf("%d is not 0 (normal) or 1 (anomaly)", r.Prediction)}
+	}
+	evs, err := o.det.Observe(r, r.Prediction == 1)
+	if err != nil {
+		return &row.Error{Name: name, Line: line, Column: row.StartRequestTime.Name(), Err: err}
+	}
+	if len(evs) > 0 {
+		o.emit(evs)
+	} else if o.live && time.Since(o.lastDraw) >= redrawEvery {
+		o.undraw()
+		o.draw()
+		o.flush()
+	}
+	return o.err
+}
+
+// emit writes records and flushes at once: an alert is worth nothing late.
+func (o *output) emit(evs []alert.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	o.undraw()
+	for i := range evs {
+		e := &evs[i]
+		o.buf = alert.AppendEVE(o.buf[:0], e)
+		if o.log != nil {
+			if _, err := o.log.Write(o.buf); err != nil && o.err == nil {
+				o.err = fmt.Errorf("--log: %w", err)
+			}
+		}
+		if !o.eve {
+			o.buf = alert.AppendText(o.buf[:0], e)
+		}
+		o.write(o.buf)
+	}
+	if o.live {
+		o.draw()
+	}
+	o.flush()
+}
+
+func (o *output) write(b []byte) {
+	if _, err := o.w.Write(b); err != nil && o.err == nil {
+		o.err = err
+	}
+}
+
+func (o *output) flush() {
+	if err := o.w.Flush(); err != nil && o.err == nil {
+		o.err = err
+	}
+}
+
+// finish leaves the final table in place (text) and flushes.
+func (o *output) finish() {
+	if !o.eve {
+		o.undraw()
+		o.draw()
+	}
+	o.flush()
+}
+
+func (o *output) undraw() {
+	if o.live && o.drawn > 0 {
+		// Up to the table's first line, then clear to the end of the screen.
+		o.write(fmt.Appendf(o.buf[:0], "\x1b[%dF\x1b[J", o.drawn))
+		o.drawn = 0
+	}
+}
+
+// draw writes the seed's live table: sessions, normal, anomalies and their
+// shares, in all and in the current window, and whether a scan is on.
+func (o *output) draw() {
+	st := o.det.Stats()
+	b := o.buf[:0]
+	clock := "-"
+	if st.Now != 0 {
+		clock = time.Unix(0, st.Now).UTC().Format(row.TimeLayout)
+	}
+	b = fmt.Appendf(b, "scanalert  packet time %s UTC\n", clock)
+	b = fmt.Appendf(b, "  %-12s %10s %18s %18s\n", "", "sessions", "normal", "anomalies")
+	line := func(b []byte, label string, all, anom int) []byte {
+		return fmt.Appendf(b, "  %-12s %10d %10d %7s %10d %7s\n", label, all, all-anom, "("+pct(all-anom, all)+")", anom, "("+pct(anom, all)+")")
+	}
+	b = line(b, "total", st.Rows, st.Anomalies)
+	b = line(b, "last "+o.window.String(), st.WindowRows, st.WindowAnomalies)
+	detected := "no"
+	if st.Open > 0 {
+		detected = fmt.Sprintf("YES (%d scanner(s) now)", st.Open)
+	}
+	b = fmt.Appendf(b, "  scan detected: %s   alerts so far: %d\n", detected, st.Alerts)
+	o.write(b)
+	o.buf = b[:0]
+	if o.live {
+		o.drawn = 5
+		o.lastDraw = time.Now()
+	}
+}
