@@ -34,6 +34,7 @@ func (m *GBDT) WriteLightGBM(w interface{ Write([]byte) (int, error) }) error {
 		"min_data_in_leaf: " + strconv.Itoa(m.MinLeaf),
 		"min_sum_hessian_in_leaf: " + fmtFloat(m.MinChildWeight),
 		"lambda_l2: " + fmtFloat(m.Lambda),
+		"min_gain_to_split: " + fmtFloat(m.MinGain),
 		"seed: " + strconv.FormatInt(m.Seed, 10),
 		"max_bin: " + strconv.Itoa(MaxBins),
 	}

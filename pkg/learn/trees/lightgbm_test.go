@@ -95,7 +95,7 @@ func TestExportTinyExact(t *testing.T) {
 			d.Y = append(d.Y, int8((i+r)%2))
 		}
 	}
-	m := &GBDT{Trees: 30, MinChildWeight: 0.01, Lambda: 0.5}
+	m := &GBDT{Trees: 30, MinChildWeight: 0.01, Lambda: 0.5, MinGain: -1}
 	if err := m.Fit(d); err != nil {
 		t.Fatal(err)
 	}
