@@ -98,6 +98,9 @@ type FormatError struct {
 func (e *FormatError) Error() string { return e.Name + ": " + e.Err.Error() }
 func (e *FormatError) Unwrap() error { return e.Err }
 
+// OpenReader reads a capture (pcap or pcapng, gzip'd or not) from r.
+func OpenReader(r io.Reader, name string) (*Source, error) { return openReader(r, name) }
+
 func openReader(r io.Reader, name string) (*Source, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic, err := br.Peek(4)
@@ -273,4 +276,13 @@ func (t *teeSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 		return nil, ci, fmt.Errorf("write capture copy: %w", t.err)
 	}
 	return data, ci, err
+}
+
+// ZeroCopyReadPacketData reads without copying when the underlying reader
+// can (pcap and pcapng files): the data is valid until the next read.
+func (s *Source) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	if zc, ok := s.PacketDataSource.(gopacket.ZeroCopyPacketDataSource); ok {
+		return zc.ZeroCopyReadPacketData()
+	}
+	return s.PacketDataSource.ReadPacketData()
 }

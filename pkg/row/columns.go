@@ -161,7 +161,7 @@ const TimeLayout = "2006-01-02 15:04:05.000000"
 
 // appendValue appends the text form of column c of r. quote wraps
 // non-numeric values in JSON quotes.
-func appendValue(b []byte, r *Row, c Column, quote bool) []byte {
+func appendValue(b []byte, r *Row, c Column, quote bool, tc *timeCache) []byte {
 	d := &columns[c]
 	switch d.kind {
 	case kindTime:
@@ -172,7 +172,7 @@ func appendValue(b []byte, r *Row, c Column, quote bool) []byte {
 		if quote {
 			b = append(b, '"')
 		}
-		b = appendTime(b, t)
+		b = tc.appendTime(b, t)
 		if quote {
 			b = append(b, '"')
 		}
@@ -300,6 +300,41 @@ func appendTime(b []byte, ns int64) []byte {
 		secs--
 		frac += 1e9
 	}
+	b = appendSecond(b, secs)
+	b = append(b, '.')
+	us := int(frac / 1000)
+	for div := 100000; div > 0; div /= 10 {
+		b = append(b, byte('0'+us/div%10))
+	}
+	return b
+}
+
+// timeCache remembers the text of the last whole second written: the
+// times of one row, and of consecutive rows, mostly share it.
+type timeCache struct {
+	sec  int64
+	text []byte
+}
+
+func (tc *timeCache) appendTime(b []byte, ns int64) []byte {
+	secs := ns / 1e9
+	frac := ns % 1e9
+	if frac < 0 {
+		secs--
+		frac += 1e9
+	}
+	if tc.text == nil || secs != tc.sec {
+		tc.sec = secs
+		tc.text = appendSecond(tc.text[:0], secs)
+	}
+	b = append(b, tc.text...)
+	b = append(b, '.')
+	us := int(frac / 1000)
+	return append(b, byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
+}
+
+func appendSecond(b []byte, secs int64) []byte {
 	days := secs / 86400
 	rem := secs % 86400
 	if rem < 0 {
@@ -317,13 +352,7 @@ func appendTime(b []byte, ns int64) []byte {
 	b = append(b, ':')
 	b = append2(b, int(rem/60%60))
 	b = append(b, ':')
-	b = append2(b, int(rem%60))
-	b = append(b, '.')
-	us := int(frac / 1000)
-	for div := 100000; div > 0; div /= 10 {
-		b = append(b, byte('0'+us/div%10))
-	}
-	return b
+	return append2(b, int(rem%60))
 }
 
 func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10%10), byte('0'+v%10)) }

@@ -135,6 +135,7 @@ type csvWriter struct {
 	buf       []byte
 	header    bool
 	autoFlush bool
+	tc        timeCache
 }
 
 func newCSVWriter(w io.Writer, s *Schema, autoFlush bool) *csvWriter {
@@ -167,7 +168,7 @@ func (w *csvWriter) Write(r *Row) error {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendValue(b, r, c, false)
+		b = appendValue(b, r, c, false, &w.tc)
 	}
 	for i := range w.schema.Extra {
 		if len(w.schema.Known) > 0 || i > 0 {

@@ -246,6 +246,7 @@ type ndjsonWriter struct {
 	keys      [][]byte // `"name":` per column, prebuilt
 	buf       []byte
 	autoFlush bool
+	tc        timeCache
 }
 
 func newNDJSONWriter(w io.Writer, s *Schema, autoFlush bool) *ndjsonWriter {
@@ -265,7 +266,7 @@ func (w *ndjsonWriter) Write(r *Row) error {
 			b = append(b, ',')
 		}
 		b = append(b, w.keys[k]...)
-		b = appendValue(b, r, c, true)
+		b = appendValue(b, r, c, true, &w.tc)
 		k++
 	}
 	for i := range w.schema.Extra {

@@ -47,8 +47,13 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 	default:
 		return nil, &UnsupportedLinkError{Link: link}
 	}
-	d.parser = gopacket.NewDecodingLayerParser(first,
-		&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.lo, &d.ip4, &d.ip6, &d.ip6ext, &d.tcp)
+	d.parser = gopacket.NewDecodingLayerParser(first)
+	// The sparse container indexes decoders by layer type in a slice: no
+	// map lookup per layer.
+	d.parser.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
+	for _, l := range []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.lo, &d.ip4, &d.ip6, &d.ip6ext, &d.tcp} {
+		d.parser.AddDecodingLayer(l)
+	}
 	d.parser.IgnoreUnsupported = true
 	d.raw = first == layers.LayerTypeIPv4 && (link == layers.LinkTypeRaw || link == 12)
 	return d, nil
