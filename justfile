@@ -1,0 +1,66 @@
+# scanwatch recipes. `just --list` shows them all.
+# Recipes that need system packages install them (Debian, apt-get) first.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
+ldflags := "-X scanwatch/pkg/cliutil.Version=" + version
+bin := "bin"
+tools := "pcapsess scanclass scanalert csvmerge modelpick trafficgen"
+
+# List recipes.
+default:
+    @just --list
+
+# Install the Debian packages the tests and the demo use (root only; skips what is there).
+deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    need=()
+    for p in nmap tcpdump tshark curl; do command -v "$p" >/dev/null || need+=("$p"); done
+    command -v ip >/dev/null || need+=(iproute2)
+    if [ ${#need[@]} -gt 0 ]; then
+        if [ "$(id -u)" != 0 ]; then echo "missing ${need[*]}: run as root or apt-get install ${need[*]}" >&2; exit 1; fi
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+
+# Build every tool into bin/ with its version.
+build:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p {{bin}}
+    for t in {{tools}}; do
+        [ -d cmd/$t ] && go build -ldflags "{{ldflags}}" -o {{bin}}/$t ./cmd/$t
+    done
+
+# Run the whole test suite (live tests need root, nmap and tcpdump; as root it installs them).
+test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "$(id -u)" = 0 ]; then just deps; fi
+    go vet ./...
+    test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+    go test -race -count=1 -timeout 30m ./...
+
+# Benchmark pcapsess against tshark on the same synthetic capture (packets/s, RSS).
+bench-pcapsess packets="3400000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    just build >/dev/null
+    command -v tshark >/dev/null || just deps
+    f=$(mktemp -d)/bench.pcap
+    go run ./internal/mkpcap -n {{packets}} -o "$f"
+    t() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+    read ps pm < <(t {{bin}}/pcapsess -r "$f")
+    read ts tm < <(t tshark -n -r "$f" -T fields -e frame.time_epoch -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e tcp.flags)
+    awk -v n={{packets}} -v ps=$ps -v pm=$pm -v ts=$ts -v tm=$tm 'BEGIN {
+        printf "| tool | packets | seconds | packets/s | max RSS MB |\n|---|---|---|---|---|\n"
+        printf "| pcapsess | %d | %.2f | %.0f | %.0f |\n", n, ps, n/ps, pm/1024
+        printf "| tshark -T fields | %d | %.2f | %.0f | %.0f |\n", n, ts, n/ts, tm/1024
+        printf "\npcapsess is %.0fx faster than tshark and uses %.1f%% of its memory\n", ts/ps, 100*pm/tm }'
+    rm -f "$f"
+
+# Go micro-benchmarks of every package.
+bench-go:
+    go test -run '^$' -bench . -benchmem ./...
