@@ -134,6 +134,8 @@ type grower struct {
 	scratch []int32
 	feats   []int
 	pool    [][]binStat
+	og, oh  []float64 // ordered g, h of the rows being summed
+	spare   []binStat // second partial histogram of one feature
 }
 
 func newGrower(b *binned) *grower {
@@ -154,15 +156,49 @@ func (gr *grower) getHist() []binStat {
 	return make([]binStat, gr.b.total)
 }
 
+// buildHist sums the rows' statistics into hist. The rows' g and h are
+// gathered once into contiguous buffers (LightGBM's ordered gradients).
+// Rows alternate between two partial histograms: most rows of a flag
+// feature fall in the same bin, and a single accumulator would make every
+// add wait for the previous one.
 func (gr *grower) buildHist(hist []binStat, rows []int32) {
+	n := len(rows)
+	if cap(gr.og) < n {
+		gr.og, gr.oh = make([]float64, n), make([]float64, n)
+	}
+	og, oh := gr.og[:n], gr.oh[:n]
+	for j, i := range rows {
+		og[j], oh[j] = gr.g[i], gr.h[i]
+	}
+	if cap(gr.spare) < MaxBins {
+		gr.spare = make([]binStat, MaxBins)
+	}
 	for f := 0; f < gr.b.f; f++ {
 		col := gr.b.cols[f]
-		hs := hist[gr.b.offset[f] : gr.b.offset[f]+len(gr.b.uppers[f])]
-		for _, i := range rows {
-			s := &hs[col[i]]
-			s.g += gr.g[i]
-			s.h += gr.h[i]
-			s.n++
+		nb := len(gr.b.uppers[f])
+		h0 := hist[gr.b.offset[f] : gr.b.offset[f]+nb]
+		h1 := gr.spare[:nb]
+		clear(h1)
+		j := 0
+		for ; j+1 < n; j += 2 {
+			a, b := &h0[col[rows[j]]], &h1[col[rows[j+1]]]
+			a.g += og[j]
+			a.h += oh[j]
+			a.n++
+			b.g += og[j+1]
+			b.h += oh[j+1]
+			b.n++
+		}
+		if j < n {
+			a := &h0[col[rows[j]]]
+			a.g += og[j]
+			a.h += oh[j]
+			a.n++
+		}
+		for k := range h0 {
+			h0[k].g += h1[k].g
+			h0[k].h += h1[k].h
+			h0[k].n += h1[k].n
 		}
 	}
 }
