@@ -69,7 +69,8 @@ func Technique(r *row.Row) string { return Classify(r).String() }
 // Flag columns count packets carrying each flag, summed over both directions
 // (S=SYN A=ACK F=FIN R=RST U=URG P=PSH; "-" = 0, "+" = at least one). The
 // patterns below were read off real nmap 7.93 scans of 127.0.0.1 captured with
-// tcpdump (testdata/*.pcap.txt beside the test):
+// tcpdump (testdata/capture/nmap-*.pcap; the .csv beside each is what
+// pcapsess -r makes of it):
 //
 //	S   A   F   R   U/P   packets on the wire                         technique
 //	1   1   -   1   -     SYN → RST/ACK (closed port)                 SYN or connect *
