@@ -36,11 +36,20 @@ type Result struct {
 
 // Summary is Result's metrics as mean ± std over its scores.
 type Summary struct {
-	Name                                      string
-	Folds                                     int
-	Accuracy, MCC, Precision, Recall, F1, AUC Stat
-	TrainSeconds, PredictSecondsPerRow        Stat
-	TP, TN, FN, FP                            Stat
+	Name                 string `json:"name"`
+	Folds                int    `json:"folds"`
+	Accuracy             Stat   `json:"accuracy"`
+	MCC                  Stat   `json:"mcc"`
+	Precision            Stat   `json:"precision"`
+	Recall               Stat   `json:"recall"`
+	F1                   Stat   `json:"f1"`
+	AUC                  Stat   `json:"roc_auc"`
+	TrainSeconds         Stat   `json:"train_seconds"`
+	PredictSecondsPerRow Stat   `json:"predict_seconds_per_row"`
+	TP                   Stat   `json:"tp"`
+	TN                   Stat   `json:"tn"`
+	FN                   Stat   `json:"fn"`
+	FP                   Stat   `json:"fp"`
 }
 
 // Summarize computes the mean ± std of every metric.

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // Threshold turns a probability into a prediction: p >= Threshold is a scan.
@@ -176,6 +177,17 @@ func byScore(score []float64) []int {
 type Stat struct {
 	Mean float64 `json:"mean"`
 	Std  float64 `json:"std"`
+}
+
+// MarshalJSON writes NaN (an AUC over one class) as null, which JSON can hold.
+func (s Stat) MarshalJSON() ([]byte, error) {
+	num := func(v float64) string {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "null"
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return []byte(`{"mean":` + num(s.Mean) + `,"std":` + num(s.Std) + `}`), nil
 }
 
 // MeanStd summarizes xs.
