@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"scanwatch/pkg/learn"
 )
@@ -21,6 +22,7 @@ type binned struct {
 	n, f   int
 	cols   [][]uint8   // cols[f][i]: bin of row i's feature f
 	uppers [][]float64 // uppers[f][b]: largest value in bin b
+	lo, hi []float64   // each feature's smallest and largest value
 	offset []int       // offset[f]: first slot of feature f in a histogram
 	total  int         // histogram slots over all features
 }
@@ -43,7 +45,8 @@ func binDataset(d *learn.Dataset) (*binned, error) {
 			return nil, fmt.Errorf("trees: row %d: label %d is not 0 or 1", i, y)
 		}
 	}
-	b := &binned{n: n, f: f, cols: make([][]uint8, f), uppers: make([][]float64, f), offset: make([]int, f)}
+	b := &binned{n: n, f: f, cols: make([][]uint8, f), uppers: make([][]float64, f), offset: make([]int, f),
+		lo: make([]float64, f), hi: make([]float64, f)}
 	vals := make([]float64, n)
 	for j := 0; j < f; j++ {
 		for i := 0; i < n; i++ {
@@ -54,6 +57,7 @@ func binDataset(d *learn.Dataset) (*binned, error) {
 			vals[i] = v
 		}
 		slices.Sort(vals)
+		b.lo[j], b.hi[j] = vals[0], vals[n-1]
 		up := quantileUppers(vals, MaxBins)
 		col := make([]uint8, n)
 		for i := 0; i < n; i++ {
@@ -96,4 +100,17 @@ func quantileUppers(sorted []float64, maxBins int) []float64 {
 		}
 	}
 	return up
+}
+
+// featureInfos is LightGBM's feature_infos value: each feature's training
+// range as [min:max], or "none" for a feature with a single value.
+func (b *binned) featureInfos() string {
+	s := make([]string, b.f)
+	for f := range s {
+		s[f] = "none"
+		if b.lo[f] < b.hi[f] {
+			s[f] = "[" + fmtFloat(b.lo[f]) + ":" + fmtFloat(b.hi[f]) + "]"
+		}
+	}
+	return strings.Join(s, " ")
 }

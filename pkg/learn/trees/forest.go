@@ -23,6 +23,7 @@ type RandomForest struct {
 	Seed        int64 // bootstrap and feature sampling
 
 	features []string
+	infos    string // LightGBM feature_infos of the training set
 	trees    []*Tree
 }
 
@@ -63,6 +64,7 @@ func (m *RandomForest) Fit(d *learn.Dataset) error {
 		g[i], h[i] = float64(y), 1
 	}
 	m.features = d.Features
+	m.infos = b.featureInfos()
 	m.trees = make([]*Tree, m.Trees)
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -120,6 +122,7 @@ type DecisionTree struct {
 	Entropy  bool // split on log-loss gain instead of Gini
 
 	features []string
+	infos    string // LightGBM feature_infos of the training set
 	tree     *Tree
 }
 
@@ -150,6 +153,7 @@ func (m *DecisionTree) Fit(d *learn.Dataset) error {
 	}
 	p := growParams{crit: crit(m.Entropy), maxDepth: max(m.MaxDepth, 0), minLeaf: m.MinLeaf, scale: 1}
 	m.features = d.Features
+	m.infos = b.featureInfos()
 	m.tree, _ = gr.grow(idx, p, nil)
 	return nil
 }

@@ -30,6 +30,7 @@ type GBDT struct {
 	Seed           int64   // unused by the algorithm (no sampling) but recorded
 
 	features []string
+	infos    string // LightGBM feature_infos of the training set
 	trees    []*Tree
 	params   growParams
 }
@@ -105,6 +106,7 @@ func (m *GBDT) Fit(d *learn.Dataset) error {
 	rng := rand.New(rand.NewPCG(uint64(m.Seed), 0x5ca9))
 	idx := make([]int32, n)
 	m.features = d.Features
+	m.infos = b.featureInfos()
 	m.trees = m.trees[:0]
 	for it := 0; it < m.Trees; it++ {
 		for i := 0; i < n; i++ {

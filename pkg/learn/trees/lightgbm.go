@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +37,7 @@ func (m *GBDT) WriteLightGBM(w interface{ Write([]byte) (int, error) }) error {
 		"seed: " + strconv.FormatInt(m.Seed, 10),
 		"max_bin: " + strconv.Itoa(MaxBins),
 	}
-	return writeLightGBM(w, m.features, m.trees, false, m.LearningRate, params)
+	return writeLightGBM(w, m.features, m.infos, m.trees, false, m.LearningRate, params)
 }
 
 // WriteLightGBM implements learn.Exporter (as an average_output model).
@@ -55,7 +54,7 @@ func (m *RandomForest) WriteLightGBM(w interface{ Write([]byte) (int, error) }) 
 		"seed: " + strconv.FormatInt(m.Seed, 10),
 		"max_bin: " + strconv.Itoa(MaxBins),
 	}
-	return writeLightGBM(w, m.features, m.trees, true, 1, params)
+	return writeLightGBM(w, m.features, m.infos, m.trees, true, 1, params)
 }
 
 // WriteLightGBM implements learn.Exporter (as a one-tree average_output model).
@@ -69,7 +68,7 @@ func (m *DecisionTree) WriteLightGBM(w interface{ Write([]byte) (int, error) }) 
 		"min_data_in_leaf: " + strconv.Itoa(m.MinLeaf),
 		"max_bin: " + strconv.Itoa(MaxBins),
 	}
-	return writeLightGBM(w, m.features, []*Tree{m.tree}, true, 1, params)
+	return writeLightGBM(w, m.features, m.infos, []*Tree{m.tree}, true, 1, params)
 }
 
 // fmtFloat writes the shortest text that parses back to exactly v.
@@ -129,7 +128,7 @@ func treeBlock(i int, t *Tree, shrinkage float64) string {
 	return b.String()
 }
 
-func writeLightGBM(w io.Writer, features []string, trees []*Tree, average bool, shrinkage float64, params []string) error {
+func writeLightGBM(w io.Writer, features []string, infos string, trees []*Tree, average bool, shrinkage float64, params []string) error {
 	for _, f := range features {
 		if f == "" || strings.ContainsAny(f, " \t\r\n=") {
 			return fmt.Errorf("trees: feature name %q cannot be written in a LightGBM model (empty, blank or '=')", f)
@@ -150,7 +149,7 @@ func writeLightGBM(w io.Writer, features []string, trees []*Tree, average bool, 
 		bw.WriteString("average_output\n")
 	}
 	fmt.Fprintf(bw, "feature_names=%s\n", strings.Join(features, " "))
-	fmt.Fprintf(bw, "feature_infos=%s\n", featureInfos(len(features), trees))
+	fmt.Fprintf(bw, "feature_infos=%s\n", infos)
 	fmt.Fprintf(bw, "tree_sizes=%s\n\n", joinInts(sizes))
 	for _, b := range blocks {
 		bw.WriteString(b)
@@ -165,30 +164,6 @@ func writeLightGBM(w io.Writer, features []string, trees []*Tree, average bool, 
 	}
 	bw.WriteString("\nend of parameters\n\npandas_categorical:null\n")
 	return bw.Flush()
-}
-
-// featureInfos gives LightGBM's per-feature [min:max], here over the split
-// thresholds (the training range is not kept); "none" for unused features.
-func featureInfos(nf int, trees []*Tree) string {
-	lo, hi := make([]float64, nf), make([]float64, nf)
-	used := make([]bool, nf)
-	for _, t := range trees {
-		for k, f := range t.SplitFeature {
-			v := t.Threshold[k]
-			if !used[f] {
-				lo[f], hi[f], used[f] = v, v, true
-			}
-			lo[f], hi[f] = math.Min(lo[f], v), math.Max(hi[f], v)
-		}
-	}
-	s := make([]string, nf)
-	for f := range s {
-		s[f] = "none"
-		if used[f] {
-			s[f] = "[" + fmtFloat(lo[f]) + ":" + fmtFloat(hi[f]) + "]"
-		}
-	}
-	return strings.Join(s, " ")
 }
 
 type importance struct {
