@@ -58,6 +58,7 @@ func newCSVReader(br *bufio.Reader, name string) (*csvReader, error) {
 
 func (r *csvReader) Schema() *Schema { return r.schema }
 func (r *csvReader) Line() int       { return r.line }
+func (r *csvReader) Format() string  { return "csv" }
 
 func (r *csvReader) Read(row *Row) error {
 	rec, err := r.cr.Read()

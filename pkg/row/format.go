@@ -16,6 +16,8 @@ type Reader interface {
 	Schema() *Schema
 	// Line is the input line of the row last read.
 	Line() int
+	// Format is "csv" or "ndjson".
+	Format() string
 }
 
 // Writer writes rows one at a time. The header (if the format has one) is

@@ -89,6 +89,7 @@ func (r *ndjsonReader) next() (bool, error) {
 
 func (r *ndjsonReader) Schema() *Schema { return r.schema }
 func (r *ndjsonReader) Line() int       { return r.line }
+func (r *ndjsonReader) Format() string  { return "ndjson" }
 
 func (r *ndjsonReader) Read(row *Row) error {
 	var fields []field

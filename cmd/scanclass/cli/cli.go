@@ -1,0 +1,148 @@
+// Package cli is scanclass: session rows in, scored rows out.
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+
+	"scanwatch/models"
+	"scanwatch/pkg/cliutil"
+	"scanwatch/pkg/learn/trees"
+	"scanwatch/pkg/row"
+)
+
+const tool = "scanclass"
+
+const description = `Score session rows with a model: append score (probability that the
+session is part of a port scan) and prediction (1 when score >= --threshold)
+and pass every other column through unchanged.
+
+Input is CSV or NDJSON (detected), as written by pcapsess; output has the
+input's format unless --format says otherwise. Without --model the embedded
+default model is used. Models are LightGBM text models (v3 or v4): those
+modelpick --export writes, or any binary model LightGBM itself saved, as long
+as the input has every feature column the model names.
+
+Examples:
+  sudo pcapsess -i lo | scanclass | scanalert
+  scanclass --model models/model.txt < sessions.csv > scored.csv`
+
+type cmd struct {
+	Model       string  `short:"m" help:"LightGBM text model file (default: the embedded model)." placeholder:"FILE"`
+	Threshold   float64 `short:"t" help:"Score at or above which a row is predicted a scan." default:"0.5"`
+	InputFormat string  `help:"Input format: auto, csv or ndjson." default:"auto" enum:"auto,csv,ndjson"`
+	Format      string  `help:"Output format: same (as the input), csv or ndjson." default:"same" enum:"same,csv,ndjson"`
+	cliutil.VersionFlag
+}
+
+// Run is scanclass's main.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c cmd
+	if _, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr); done {
+		return code
+	}
+	return cliutil.Report(tool, stderr, c.run(ctx, stdin, stdout))
+}
+
+func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	if !(c.Threshold >= 0 && c.Threshold <= 1) {
+		return cliutil.Usagef("--threshold must be between 0 and 1, got %v", c.Threshold)
+	}
+	model, err := c.load()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := cliutil.SignalContext(ctx)
+	defer cancel()
+	if f, ok := stdin.(*os.File); ok {
+		// A signal ends the input: rows already read are scored and written.
+		stop := context.AfterFunc(ctx, func() { f.Close() })
+		defer stop()
+	}
+	in := &row.FlushBeforeRead{R: stdin}
+	r, err := row.NewReader(in, "stdin", c.InputFormat)
+	if err != nil {
+		return err
+	}
+	cols, err := featureColumns(model.Features(), r.Schema())
+	if err != nil {
+		return err
+	}
+	format := c.Format
+	if format == "same" {
+		format = r.Format()
+	}
+	w, err := row.NewWriter(stdout, format, r.Schema().With(row.Score, row.Prediction), row.WriterOptions{
+		AutoFlush: cliutil.IsTerminal(stdout),
+	})
+	if err != nil {
+		return err
+	}
+	in.Flush = w.Flush
+	x := make([]float64, len(cols))
+	var rec row.Row
+	for {
+		err := r.Read(&rec)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break // stdin closed by the signal
+			}
+			w.Close()
+			return err
+		}
+		for i, col := range cols {
+			x[i], _ = rec.Number(col)
+		}
+		score := model.Prob(x)
+		rec.Prediction = 0
+		if score >= c.Threshold {
+			rec.Prediction = 1
+		}
+		// Six decimals keep rows short; the prediction uses the exact score.
+		rec.Score = math.Round(score*1e6) / 1e6
+		if err := w.Write(&rec); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+func (c *cmd) load() (*trees.Predictor, error) {
+	if c.Model == "" {
+		return trees.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+	}
+	f, err := os.Open(c.Model)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return trees.LoadLightGBM(f, c.Model)
+}
+
+// featureColumns maps the model's feature names to the input's columns and
+// names every one it cannot find.
+func featureColumns(features []string, s *row.Schema) ([]row.Column, error) {
+	var cols []row.Column
+	var missing []string
+	for _, f := range features {
+		c, ok := row.ColumnByName(f)
+		if !ok || !c.Numeric() || !s.Has(c) {
+			missing = append(missing, f)
+			continue
+		}
+		cols = append(cols, c)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the model needs input columns the rows do not have: %s (input has: %s)",
+			strings.Join(missing, ", "), strings.Join(s.Header(), ","))
+	}
+	return cols, nil
+}

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"scanwatch/pkg/clitest"
+	"scanwatch/pkg/learn/trees"
+	"scanwatch/pkg/row"
+)
+
+func TestCLI(t *testing.T) {
+	clitest.Run(t, "testdata", func(ctx context.Context, args []string, stdin *os.File, stdout, stderr *bytes.Buffer) int {
+		return Run(ctx, args, stdin, stdout, stderr)
+	})
+}
+
+// TestScoresAreTheModelsOwn re-scores scanclass's output with the model
+// directly: score and prediction columns must be the model's, every other
+// column passed through untouched.
+func TestScoresAreTheModelsOwn(t *testing.T) {
+	in, _ := os.ReadFile("testdata/nmap.csv")
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"-m", "testdata/seed-gbdt50.txt"}, bytes.NewReader(in), &out, &errb); code != 0 {
+		t.Fatal(errb.String())
+	}
+	f, _ := os.Open("testdata/seed-gbdt50.txt")
+	defer f.Close()
+	p, err := trees.LoadLightGBM(f, "model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scored := out.String()
+	r, err := row.NewReader(strings.NewReader(scored), "out", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inLines := strings.Split(strings.TrimSpace(string(in)), "\n")
+	outLines := strings.Split(strings.TrimSpace(scored), "\n")
+	if len(inLines) != len(outLines) {
+		t.Fatalf("%d lines in, %d out", len(inLines), len(outLines))
+	}
+	for i := 1; ; i++ {
+		var x row.Row
+		if err := r.Read(&x); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(outLines[i], inLines[i]+",") {
+			t.Fatalf("line %d not passed through:\n%s\n%s", i, inLines[i], outLines[i])
+		}
+		want := p.Prob([]float64{x.Duration, float64(x.SYN), float64(x.ACK), float64(x.FIN), float64(x.RST), float64(x.URG), float64(x.PSH)})
+		if d := x.Score - want; d > 5e-7 || d < -5e-7 {
+			t.Errorf("line %d: score %v, model says %v", i, x.Score, want)
+		}
+		if (want >= 0.5) != (x.Prediction == 1) {
+			t.Errorf("line %d: prediction %d for score %v", i, x.Prediction, want)
+		}
+	}
+}
