@@ -118,7 +118,13 @@ func Merge(ctx context.Context, inputs []Input, out io.Writer, opt Options) (Sta
 	var held []row.Row
 	switch {
 	case opt.Shuffle:
-		sink = func(r *row.Row) error { held = append(held, *r); return nil }
+		sink = func(r *row.Row) error {
+			// The reader reuses r, Extra's array included: keep a copy.
+			x := *r
+			x.Extra = slices.Clone(r.Extra)
+			held = append(held, x)
+			return nil
+		}
 	case opt.Balance:
 		// Pass 1: count the classes; pass 2 (below) keeps a seeded sample.
 		counts := map[int]int{}
@@ -310,13 +316,14 @@ func (m *merger) each(ctx context.Context, inputs []Input, first *openReader, fn
 }
 
 func (m *merger) drain(ctx context.Context, o *openReader, fn func(*row.Row) error) error {
+	var r row.Row // reused: the streaming writers do not keep it
+	var ex []string
 	for n := 0; ; n++ {
 		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		var r row.Row
 		if err := o.r.Read(&r); err == io.EOF {
 			return nil
 		} else if err != nil {
@@ -326,13 +333,15 @@ func (m *merger) drain(ctx context.Context, o *openReader, fn func(*row.Row) err
 			r.Label = *m.opt.Relabel
 		}
 		if o.perm != nil {
-			ex := make([]string, len(o.perm))
-			for i, j := range o.perm {
+			ex = ex[:0]
+			for _, j := range o.perm {
+				v := ""
 				if j < len(r.Extra) {
-					ex[i] = r.Extra[j]
+					v = r.Extra[j]
 				}
+				ex = append(ex, v)
 			}
-			r.Extra = ex
+			r.Extra, ex = ex, r.Extra // swap: the reader refills its own array
 		}
 		if err := fn(&r); err != nil {
 			return err
