@@ -93,9 +93,12 @@ func (m *RandomForest) Fit(d *learn.Dataset) error {
 	return nil
 }
 
-// Prob implements learn.Classifier. The sum is scaled term by term, as
+// Prob implements learn.Classifier; NaN before Fit. The sum is scaled term by term, as
 // leaves does for LightGBM's average_output, so both agree to the last bit.
 func (m *RandomForest) Prob(x []float64) float64 {
+	if len(m.trees) == 0 {
+		return math.NaN()
+	}
 	coef := 1.0 / float64(len(m.trees))
 	s := 0.0
 	for _, t := range m.trees {
@@ -158,8 +161,13 @@ func (m *DecisionTree) Fit(d *learn.Dataset) error {
 	return nil
 }
 
-// Prob implements learn.Classifier.
-func (m *DecisionTree) Prob(x []float64) float64 { return m.tree.Predict(x) }
+// Prob implements learn.Classifier; NaN before Fit.
+func (m *DecisionTree) Prob(x []float64) float64 {
+	if m.tree == nil {
+		return math.NaN()
+	}
+	return m.tree.Predict(x)
+}
 
 // Tree returns the fitted tree (shared, do not modify).
 func (m *DecisionTree) Tree() *Tree { return m.tree }

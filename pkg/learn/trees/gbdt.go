@@ -155,8 +155,13 @@ func (m *GBDT) Margin(x []float64) float64 {
 	return s
 }
 
-// Prob implements learn.Classifier.
-func (m *GBDT) Prob(x []float64) float64 { return sigmoid(m.Margin(x)) }
+// Prob implements learn.Classifier; NaN before Fit.
+func (m *GBDT) Prob(x []float64) float64 {
+	if len(m.trees) == 0 {
+		return math.NaN()
+	}
+	return sigmoid(m.Margin(x))
+}
 
 // TreeList returns the fitted trees (shared, do not modify).
 func (m *GBDT) TreeList() []*Tree { return m.trees }

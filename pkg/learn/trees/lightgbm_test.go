@@ -161,6 +161,12 @@ func TestLoadLightGBMVersions(t *testing.T) {
 	if got, want := p.Prob([]float64{4}), m.Prob([]float64{4}); got != want {
 		t.Errorf("v4 model scores %v, want %v", got, want)
 	}
+	crlf := strings.ReplaceAll(v4, "\n", "\r\n")
+	if p, err := LoadLightGBM(strings.NewReader(crlf), "crlf.txt"); err != nil {
+		t.Errorf("v4 model with CRLF lines rejected: %v", err)
+	} else if got, want := p.Prob([]float64{2}), m.Prob([]float64{2}); got != want {
+		t.Errorf("CRLF model scores %v, want %v", got, want)
+	}
 	for _, c := range []struct{ name, text, want string }{
 		{"empty", "", `read bad.txt: not a LightGBM text model: line 1 is "", want "tree"`},
 		{"csv", "duration,SYN,label\n1,2,1\n", `read bad.txt: not a LightGBM text model: line 1 is "duration,SYN,label", want "tree"`},

@@ -59,7 +59,7 @@ func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
 	}
 	if header.get("version") == "v4" {
 		// leaves accepts only v2/v3; v4 text models differ only here.
-		text = bytes.Replace(text, []byte("\nversion=v4\n"), []byte("\nversion=v3\n"), 1)
+		text = bytes.Replace(text, []byte("\nversion=v4"), []byte("\nversion=v3"), 1)
 	}
 	ens, err := loadLeaves(text)
 	if err != nil {

@@ -203,6 +203,9 @@ func TestUnfittedExport(t *testing.T) {
 		if err := m.WriteLightGBM(&bytes.Buffer{}); err == nil {
 			t.Errorf("%s: exported before Fit", m.Name())
 		}
+		if p := m.Prob([]float64{1}); !math.IsNaN(p) {
+			t.Errorf("%s: Prob before Fit = %v, want NaN", m.Name(), p)
+		}
 	}
 }
 
