@@ -86,8 +86,13 @@ func checkExport(t *testing.T, input, modelFile, modelName string) {
 func TestSmallSubsetAllCandidates(t *testing.T) {
 	dir := t.TempDir()
 	model := filepath.Join(dir, "models", "model.txt")
-	stdout, _ := runModelpick(t, smallCSV, "--folds", "3", "--seed", "7",
+	stdout, stderr := runModelpick(t, smallCSV, "--folds", "3", "--seed", "7",
 		"--report", filepath.Join(dir, "report"), "--export", model, "--holdout", tinyCSV)
+	// stderr is not a terminal here: no progress bar, just the two notes.
+	if lines := strings.Split(strings.TrimSpace(stderr), "\n"); len(lines) != 2 ||
+		!strings.HasPrefix(lines[0], "modelpick: wrote "+model) || !strings.HasPrefix(lines[1], "modelpick: wrote report.md") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
 	all := candidates(7)
 	for _, c := range all {
 		if !strings.Contains(stdout, "\n"+c.Name+" ") {
@@ -150,6 +155,30 @@ func TestDeterministicMetrics(t *testing.T) {
 		x, y := a.CV[i], b.CV[i]
 		if x.Accuracy != y.Accuracy || x.MCC != y.MCC || x.AUC != y.AUC || x.TP != y.TP || x.FP != y.FP {
 			t.Errorf("%s differs between runs: %+v vs %+v", x.Name, x.Accuracy, y.Accuracy)
+		}
+	}
+}
+
+// NDJSON input (here: the same rows converted by csvmerge's engine) gives
+// the same cross-validated metrics as CSV.
+func TestNDJSONInputSameAsCSV(t *testing.T) {
+	dir := t.TempDir()
+	in, _ := merge.FileInputs([]string{smallCSV}, nil)
+	f, err := os.Create(dir + "/small.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := merge.Merge(context.Background(), in, f, merge.Options{Format: "ndjson"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	args := []string{"--folds", "3", "--candidates", "DecisionTree,LogReg(L2)"}
+	runModelpick(t, append([]string{smallCSV, "--report", dir + "/csv"}, args...)...)
+	runModelpick(t, append([]string{dir + "/small.ndjson", "--report", dir + "/ndjson"}, args...)...)
+	a, b := readReport(t, dir+"/csv"), readReport(t, dir+"/ndjson")
+	for i := range a.CV {
+		if a.CV[i].Accuracy != b.CV[i].Accuracy || a.CV[i].AUC != b.CV[i].AUC {
+			t.Errorf("%s: CSV %+v, NDJSON %+v", a.CV[i].Name, a.CV[i].Accuracy, b.CV[i].Accuracy)
 		}
 	}
 }
