@@ -1,0 +1,394 @@
+package trafficgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Action is one kind of legitimate client behaviour.
+type Action string
+
+const (
+	// ActionSweep is the seed's noiser: a fresh connection and one HTTP GET
+	// to a port of the range; most ports are closed and answer with RST.
+	ActionSweep Action = "sweep"
+	// ActionKeepAlive is a GET over a pooled keep-alive connection to a
+	// port trafficgen serves, like a browser revisiting a site.
+	ActionKeepAlive Action = "keepalive"
+	// ActionExchange is a short TCP exchange: connect to a served port,
+	// send one request, read the whole answer, close.
+	ActionExchange Action = "exchange"
+	// ActionClosed is a bare connection attempt to a port of the range
+	// that trafficgen does not serve, closed at once if it happens to open.
+	ActionClosed Action = "closed"
+)
+
+// NormalOptions configure legitimate traffic.
+type NormalOptions struct {
+	Target netip.Addr
+	Source netip.Addr // client sockets bind here; zero = kernel's choice
+	Ports  PortSet    // the sweep range (seed: 1-12000)
+	Serve  []uint16   // ports trafficgen's own server listens on (may be empty)
+	// Rate is actions per second across all workers; 0 = as fast as the
+	// workers go.
+	Rate        float64
+	Count       int           // stop after this many actions (> 0)
+	Duration    time.Duration // stop after this long (> 0)
+	Concurrency int           // parallel clients (≥ 1)
+	Timeout     time.Duration // per action
+	Seed        uint64
+}
+
+// NormalStats count what happened, per action.
+type NormalStats struct {
+	mu      sync.Mutex
+	Started int
+	ByKind  map[Action]int
+	OK      int // an HTTP answer or a completed exchange
+	Refused int // connection refused: a closed port, as expected
+	Failed  int // anything else (timeouts, resets)
+	LastErr error
+}
+
+func (s *NormalStats) add(a Action, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ByKind == nil {
+		s.ByKind = map[Action]int{}
+	}
+	s.ByKind[a]++
+	switch {
+	case err == nil:
+		s.OK++
+	case errors.Is(err, syscall.ECONNREFUSED):
+		s.Refused++
+	default:
+		s.Failed++
+		s.LastErr = err
+	}
+}
+
+// String summarises the stats for stderr.
+func (s *NormalStats) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total := 0
+	for _, n := range s.ByKind {
+		total += n
+	}
+	return fmt.Sprintf("%d actions (sweep %d, keepalive %d, exchange %d, closed %d): %d answered, %d refused, %d failed",
+		total, s.ByKind[ActionSweep], s.ByKind[ActionKeepAlive], s.ByKind[ActionExchange], s.ByKind[ActionClosed], s.OK, s.Refused, s.Failed)
+}
+
+// Total is the number of finished actions.
+func (s *NormalStats) Total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.OK + s.Refused + s.Failed
+}
+
+// NormalStep is one planned action.
+type NormalStep struct {
+	Action Action
+	Port   uint16
+}
+
+// PlanNormal draws the i-th action of a seeded stream: the same seed gives
+// the same actions whatever the scheduling of the workers.
+func PlanNormal(seed uint64, i int, ports PortSet, serve []uint16) NormalStep {
+	r := rand.New(rand.NewPCG(seed, uint64(i)))
+	return drawNormal(r, ports, serve)
+}
+
+func drawNormal(r *rand.Rand, ports PortSet, serve []uint16) NormalStep {
+	sweep := func() uint16 { return ports.At(r.IntN(ports.Len())) }
+	if len(serve) == 0 {
+		if r.Float64() < 0.9 {
+			return NormalStep{ActionSweep, sweep()}
+		}
+		return NormalStep{ActionClosed, closedPort(r, ports, serve)}
+	}
+	x := r.Float64()
+	switch {
+	case x < 0.55:
+		return NormalStep{ActionSweep, sweep()}
+	case x < 0.80:
+		return NormalStep{ActionKeepAlive, serve[r.IntN(len(serve))]}
+	case x < 0.92:
+		return NormalStep{ActionExchange, serve[r.IntN(len(serve))]}
+	default:
+		return NormalStep{ActionClosed, closedPort(r, ports, serve)}
+	}
+}
+
+func closedPort(r *rand.Rand, ports PortSet, serve []uint16) uint16 {
+	for range 8 {
+		p := ports.At(r.IntN(ports.Len()))
+		if !contains(serve, p) {
+			return p
+		}
+	}
+	return ports.At(r.IntN(ports.Len()))
+}
+
+func contains(ps []uint16, p uint16) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (o NormalOptions) validate() error {
+	if !o.Target.IsValid() {
+		return fmt.Errorf("no target")
+	}
+	if o.Ports.Len() == 0 {
+		return fmt.Errorf("no ports")
+	}
+	if o.Count <= 0 {
+		return fmt.Errorf("count must be > 0, got %d", o.Count)
+	}
+	if o.Duration <= 0 {
+		return fmt.Errorf("duration must be > 0, got %s", o.Duration)
+	}
+	if o.Concurrency < 1 {
+		return fmt.Errorf("concurrency must be ≥ 1, got %d", o.Concurrency)
+	}
+	if o.Rate < 0 {
+		return fmt.Errorf("rate must be ≥ 0, got %g", o.Rate)
+	}
+	return nil
+}
+
+// Client makes the legitimate requests; it is shared by normal and mix.
+type Client struct {
+	target    netip.Addr
+	dialer    *net.Dialer
+	sweep     *http.Client // no keep-alive: one connection per GET, as the seed's requests.get
+	keepAlive *http.Client
+	timeout   time.Duration
+}
+
+// NewClient returns a client whose sockets bind to source (if valid).
+func NewClient(target, source netip.Addr, concurrency int, timeout time.Duration) *Client {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	d := &net.Dialer{Timeout: timeout}
+	if source.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: source.AsSlice()}
+	}
+	sweepT := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true, Proxy: nil}
+	kaT := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: max(concurrency, 1), IdleConnTimeout: 30 * time.Second, Proxy: nil}
+	return &Client{
+		target:    target,
+		dialer:    d,
+		sweep:     &http.Client{Transport: sweepT, Timeout: timeout},
+		keepAlive: &http.Client{Transport: kaT, Timeout: timeout},
+		timeout:   timeout,
+	}
+}
+
+// Close drops pooled connections.
+func (c *Client) Close() {
+	c.sweep.CloseIdleConnections()
+	c.keepAlive.CloseIdleConnections()
+}
+
+func (c *Client) url(port uint16, path string) string {
+	return "http://" + netip.AddrPortFrom(c.target, port).String() + path
+}
+
+// Do performs one action and returns its error (ECONNREFUSED for a closed port).
+func (c *Client) Do(ctx context.Context, s NormalStep) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	switch s.Action {
+	case ActionSweep:
+		return c.get(ctx, c.sweep, s.Port)
+	case ActionKeepAlive:
+		return c.get(ctx, c.keepAlive, s.Port)
+	case ActionExchange:
+		return c.exchange(ctx, s.Port)
+	case ActionClosed:
+		conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, s.Port).String())
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	return fmt.Errorf("unknown action %q", s.Action)
+}
+
+func (c *Client) get(ctx context.Context, hc *http.Client, port uint16) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(port, "/"), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	// Drain so the keep-alive connection is reused.
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return err
+}
+
+func (c *Client) exchange(ctx context.Context, port uint16) error {
+	conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, port).String())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	host := netip.AddrPortFrom(c.target, port).String()
+	if _, err := io.WriteString(conn, "GET /exchange HTTP/1.0\r\nHost: "+host+"\r\n\r\n"); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
+	return err
+}
+
+// RunNormal makes legitimate traffic until Count actions are done, Duration
+// has passed or ctx is cancelled, whichever comes first. Cancellation and
+// the duration limit are not errors.
+func RunNormal(ctx context.Context, o NormalOptions) (*NormalStats, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	client := NewClient(o.Target, o.Source, o.Concurrency, o.Timeout)
+	defer client.Close()
+	stats := &NormalStats{}
+	steps := make(chan int)
+	var wg sync.WaitGroup
+	for range o.Concurrency {
+		wg.Go(func() {
+			for i := range steps {
+				s := PlanNormal(o.Seed, i, o.Ports, o.Serve)
+				err := client.Do(ctx, s)
+				if ctx.Err() != nil {
+					return // the run is over; an interrupted action is not counted
+				}
+				stats.add(s.Action, err)
+			}
+		})
+	}
+	dispatch(ctx, o.Count, o.Rate, steps)
+	close(steps)
+	wg.Wait()
+	return stats, nil
+}
+
+// dispatch sends 0..count-1 on steps, at most rate per second, until ctx ends.
+func dispatch(ctx context.Context, count int, rate float64, steps chan<- int) {
+	var tick <-chan time.Time
+	if rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	for i := range count {
+		if tick != nil && i > 0 {
+			select {
+			case <-tick:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case steps <- i:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Servers are trafficgen's own HTTP servers, the open side of normal traffic.
+type Servers struct {
+	srv   []*http.Server
+	wg    sync.WaitGroup
+	Addrs []netip.AddrPort
+
+	mu       sync.Mutex
+	requests map[netip.Addr]int // by client address: shows the clients' source binding works
+}
+
+// Requests returns the number of requests served per client address.
+func (s *Servers) Requests() map[netip.Addr]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[netip.Addr]int{}
+	for k, v := range s.requests {
+		out[k] = v
+	}
+	return out
+}
+
+// Serve listens on addr:port for each port (0 picks a free port) and serves
+// small pages until Close.
+func Serve(addr netip.Addr, ports []uint16) (*Servers, error) {
+	s := &Servers{requests: map[netip.Addr]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			s.mu.Lock()
+			s.requests[ap.Addr().Unmap()]++
+			s.mu.Unlock()
+		}
+		// Page sizes vary like real pages do, deterministically per path.
+		n := 200 + len(r.URL.Path)*97%1800
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		buf := make([]byte, n)
+		for i := range buf {
+			buf[i] = 'a' + byte(i%26)
+		}
+		w.Write(buf)
+	})
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, p).String())
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second}
+		s.srv = append(s.srv, srv)
+		s.Addrs = append(s.Addrs, netip.MustParseAddrPort(ln.Addr().String()))
+		s.wg.Go(func() { srv.Serve(ln) })
+	}
+	return s, nil
+}
+
+// Ports returns the ports actually listened on.
+func (s *Servers) Ports() []uint16 {
+	var ps []uint16
+	for _, a := range s.Addrs {
+		ps = append(ps, a.Port())
+	}
+	return ps
+}
+
+// Close stops the servers and their connections.
+func (s *Servers) Close() {
+	for _, srv := range s.srv {
+		srv.Close()
+	}
+	s.wg.Wait()
+}
