@@ -50,7 +50,7 @@ func readReport(t *testing.T, dir string) jsonReport {
 // checkExport loads the exported file with leaves (through trees'
 // Predictor) and compares it, row by row, with a fresh model of the same
 // candidate trained here on the same rows: the file must be that model.
-func checkExport(t *testing.T, input, modelFile, modelName string) {
+func checkExport(t *testing.T, input, features, modelFile, modelName string) {
 	t.Helper()
 	f, err := os.Open(modelFile)
 	if err != nil {
@@ -61,7 +61,7 @@ func checkExport(t *testing.T, input, modelFile, modelName string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _, err := loadFile(input, nil, "seed", nil)
+	d, _, err := loadFile(input, nil, features, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestSmallSubsetAllCandidates(t *testing.T) {
 	if !strings.Contains(string(md), "| "+rep.CV[0].Name+" | ") {
 		t.Errorf("report.md has no row for %s", rep.CV[0].Name)
 	}
-	checkExport(t, smallCSV, model, rep.Export.Model)
+	checkExport(t, smallCSV, "seed", model, rep.Export.Model)
 }
 
 func TestExportChosenModel(t *testing.T) {
@@ -140,7 +140,7 @@ func TestExportChosenModel(t *testing.T) {
 	for _, name := range []string{"RandomForest(100)", "DecisionTree"} {
 		model := filepath.Join(dir, normName(name)+".txt")
 		runModelpick(t, smallCSV, "--folds", "2", "--candidates", "LogReg(L2)", "--model", name, "--export", model)
-		checkExport(t, smallCSV, model, name)
+		checkExport(t, smallCSV, "seed", model, name)
 	}
 }
 
@@ -181,6 +181,37 @@ func TestNDJSONInputSameAsCSV(t *testing.T) {
 			t.Errorf("%s: CSV %+v, NDJSON %+v", a.CV[i].Name, a.CV[i].Accuracy, b.CV[i].Accuracy)
 		}
 	}
+}
+
+// pcapsess rows carry every evidence column: --features extended trains on
+// all nineteen, and the exported model records them by name.
+func TestExtendedFeaturesOnPcapsessRows(t *testing.T) {
+	dir := t.TempDir()
+	in, _ := merge.FileInputs([]string{"../../testdata/lo-nmap.csv", "../../testdata/lo-curl.csv"}, nil)
+	f, err := os.Create(dir + "/lo.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := merge.Merge(context.Background(), in, f, merge.Options{Require: merge.SeedRequire(), Format: "csv"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	runModelpick(t, dir+"/lo.csv", "--features", "extended", "--folds", "3", "--candidates", "GBDT(50),kNN(5)",
+		"--report", dir, "--export", dir+"/model.txt")
+	rep := readReport(t, dir)
+	if len(rep.Features) != 19 || rep.Rows != 218 || rep.Scan != 208 {
+		t.Fatalf("features %v, rows %d, scan %d", rep.Features, rep.Rows, rep.Scan)
+	}
+	for _, s := range rep.CV {
+		if s.Accuracy.Mean < 0.9 {
+			t.Errorf("%s: accuracy %.4f on nmap vs curl", s.Name, s.Accuracy.Mean)
+		}
+	}
+	text, _ := os.ReadFile(dir + "/model.txt")
+	if !strings.Contains(string(text), "\nfeature_names="+strings.Join(rep.Features, " ")+"\n") {
+		t.Error("the model file does not record the nineteen feature names")
+	}
+	checkExport(t, dir+"/lo.csv", "extended", dir+"/model.txt", "GBDT(50)")
 }
 
 func TestExtendedFeatures(t *testing.T) {
@@ -258,7 +289,7 @@ func TestSeedTrainGBDT(t *testing.T) {
 	if gbdt.Accuracy.Mean > 0.9898 {
 		t.Errorf("GBDT(210): accuracy %.4f above the ceiling set by conflicting rows: leakage?", gbdt.Accuracy.Mean)
 	}
-	checkExport(t, input, dir+"/model.txt", "GBDT(210)")
+	checkExport(t, input, "seed", dir+"/model.txt", "GBDT(210)")
 }
 
 // BenchmarkSeedCV is modelpick's full run (all candidates, 5-fold CV) on
