@@ -203,7 +203,7 @@ type Stats struct {
 	Now                         int64
 	// What the memory caps dropped.
 	Untracked       int // rows of initiators beyond MaxScanners
-	EpisodesDropped int // anomalous rows that found no room for an episode
+	EpisodesDropped int // candidates dropped, or anomalies that found no room (MaxEpisodes)
 	WindowEvicted   int // sessions that left the window early (MaxWindow)
 }
 
@@ -336,7 +336,7 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 	ep := sc.ep
 	if anomalous {
 		if ep == nil {
-			if len(d.episodes) >= d.cfg.MaxEpisodes {
+			if len(d.episodes) >= d.cfg.MaxEpisodes && !d.evictCandidate() {
 				d.stats.EpisodesDropped++
 				return d.out, nil
 			}
@@ -367,6 +367,30 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 		d.record(ep, Update, now, "")
 	}
 	return d.out, nil
+}
+
+// evictCandidate makes room for a new episode by dropping the candidate
+// (never an alert) whose last anomaly is oldest: otherwise normal hosts with
+// a false positive now and then could hold every slot and starve a real
+// scanner. It reports false when every slot is an alert.
+func (d *Detector) evictCandidate() bool {
+	victim := -1
+	for i, ep := range d.episodes {
+		if !ep.alerted && (victim < 0 || ep.last < d.episodes[victim].last) {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		return false
+	}
+	ep := d.episodes[victim]
+	last := len(d.episodes) - 1
+	d.episodes[victim] = d.episodes[last]
+	d.episodes[last] = nil
+	d.episodes = d.episodes[:last]
+	d.stats.EpisodesDropped++
+	d.finish(ep, 0, "")
+	return true
 }
 
 func (d *Detector) attribute(ep *episode, r *row.Row, t int64) {

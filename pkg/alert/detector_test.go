@@ -293,8 +293,30 @@ func TestMemoryCaps(t *testing.T) {
 		}
 	}
 	s := d.Stats()
-	if s.Scanners != 2 || s.Untracked != 100 || s.WindowRows != 100 || s.WindowEvicted != 200 || s.EpisodesDropped != 100 || s.Alerts != 1 {
+	// One episode slot: the two tracked scanners' candidates evict each
+	// other (4 times) until 10.0.0.5's fifth anomaly makes it an alert, which
+	// is never evicted; 10.0.0.6's 100 later anomalies find no room.
+	if s.Scanners != 2 || s.Untracked != 100 || s.WindowRows != 100 || s.WindowEvicted != 200 || s.EpisodesDropped != 104 || s.Alerts != 1 {
 		t.Errorf("%+v", s)
+	}
+}
+
+func TestCandidatesDoNotStarveScanners(t *testing.T) {
+	// Two normal hosts with a false positive now and then hold both episode
+	// slots as candidates; a real scan must still get one.
+	var rows []fed
+	for i := range 100 {
+		at := time.Duration(i) * 10 * time.Millisecond
+		rows = append(rows,
+			fed{session("10.0.0.7", "10.0.0.9", 80, at), i%10 == 0},
+			fed{session("10.0.0.8", "10.0.0.9", 80, at), i%10 == 5})
+		if i >= 50 {
+			rows = append(rows, fed{session("10.0.0.5", "10.0.0.9", uint16(i), at), true})
+		}
+	}
+	evs := run(t, Config{MaxEpisodes: 2}, rows)
+	if states(evs) != "10.0.0.5:start 10.0.0.5:end" {
+		t.Fatalf("%v", states(evs))
 	}
 }
 

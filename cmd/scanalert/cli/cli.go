@@ -215,7 +215,7 @@ func summary(w io.Writer, st alert.Stats, interrupted bool) {
 		fmt.Fprintf(w, "; %d rows from scanners beyond --max-scanners not tracked", st.Untracked)
 	}
 	if st.EpisodesDropped > 0 {
-		fmt.Fprintf(w, "; %d anomalies found no room (--max-episodes)", st.EpisodesDropped)
+		fmt.Fprintf(w, "; --max-episodes dropped %d candidate episodes or anomalies", st.EpisodesDropped)
 	}
 	if st.WindowEvicted > 0 {
 		fmt.Fprintf(w, "; %d sessions left the window early (--max-window)", st.WindowEvicted)
