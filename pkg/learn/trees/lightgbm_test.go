@@ -204,3 +204,57 @@ func TestExportRejectsBadFeatureNames(t *testing.T) {
 		t.Error("exported a feature name with a space")
 	}
 }
+
+// TestDegenerateData: one class only, one row, constant features — every
+// learner fits, exports a model leaves loads, and leaves agrees with it.
+func TestDegenerateData(t *testing.T) {
+	sets := map[string]*learn.Dataset{
+		"one class": {Features: []string{"a", "b"}, X: []float64{1, 2, 3, 4, 5, 6}, Y: []int8{0, 0, 0}},
+		"one row":   {Features: []string{"a"}, X: []float64{7}, Y: []int8{1}},
+		"constant":  {Features: []string{"a"}, X: []float64{2, 2, 2, 2}, Y: []int8{0, 1, 0, 1}},
+	}
+	for name, d := range sets {
+		for _, m := range []learn.Exporter{NewGBDT(5), NewRandomForest(3), &DecisionTree{}} {
+			if err := m.Fit(d); err != nil {
+				t.Fatalf("%s: %s: %v", name, m.Name(), err)
+			}
+			p, _ := exportAndLoad(t, m)
+			for i := 0; i < d.N(); i++ {
+				got, want := p.Prob(d.Row(i)), m.Prob(d.Row(i))
+				if math.IsNaN(want) || math.Abs(got-want) > 1e-12 {
+					t.Errorf("%s: %s row %d: leaves %v, trainer %v", name, m.Name(), i, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestNumLeaves: leaf-wise growth stops at NumLeaves and still beats a
+// stump on the seed set.
+func TestNumLeaves(t *testing.T) {
+	d := loadSeedTrain(t)
+	m := &GBDT{Trees: 20, NumLeaves: 4, MaxDepth: -1, MinGain: -1}
+	if err := m.Fit(d); err != nil {
+		t.Fatal(err)
+	}
+	deep := false
+	for i, tr := range m.TreeList() {
+		if len(tr.LeafValue) > 4 {
+			t.Errorf("tree %d has %d leaves", i, len(tr.LeafValue))
+		}
+		// A 4-leaf tree of depth 3 is a chain: leaf-wise, not depth-wise.
+		deep = deep || depth(tr, 0) == 3
+	}
+	if !deep {
+		t.Error("no tree grew leaf-wise to depth 3")
+	}
+	p, _ := exportAndLoad(t, m)
+	assertSameScores(t, m, p, d)
+}
+
+func depth(t *Tree, k int) int {
+	if k < 0 || len(t.SplitFeature) == 0 {
+		return 0
+	}
+	return 1 + max(depth(t, t.Left[k]), depth(t, t.Right[k]))
+}
