@@ -387,3 +387,41 @@ func TestPortRanges(t *testing.T) {
 		t.Errorf("large: %q %d", got, s.Len())
 	}
 }
+
+func TestReadRecordsRoundTrip(t *testing.T) {
+	var rows []fed
+	for i := range 300 {
+		r := session("127.0.0.2", "127.0.0.1", uint16(i+1), time.Duration(i)*50*time.Millisecond)
+		if i%3 == 0 {
+			r.SYN, r.ACK, r.RST, r.FIN, r.Packets = 0, 0, 0, 1, 1 // FIN probe, open port
+		}
+		rows = append(rows, fed{r, true})
+	}
+	evs := run(t, Config{}, rows)
+	var b []byte
+	for i := range evs {
+		b = AppendEVE(b, &evs[i])
+	}
+	recs, err := ReadRecords(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(evs) || len(recs) < 3 {
+		t.Fatalf("%d records, %d events", len(recs), len(evs))
+	}
+	for i, rec := range recs {
+		e := &evs[i]
+		if rec.Timestamp.UnixNano() != e.Time || rec.Scan.First.UnixNano() != e.First || rec.Scan.State != e.State.String() ||
+			rec.SrcIP != "127.0.0.2" || rec.Scan.Ports != e.Ports || rec.Alert.SignatureID != SignatureID || rec.Scan.MeanScore != nil {
+			t.Errorf("record %d: %+v\nevent %+v", i, rec, e)
+		}
+	}
+	end := recs[len(recs)-1]
+	if end.Scan.Techniques["SYN"] != 200 || end.Scan.Techniques["FIN"] != 100 || end.Scan.NmapOptions != "-sS|-sF" ||
+		end.Alert.Signature != "scanwatch: nmap SYN+FIN scan from 127.0.0.2" {
+		t.Errorf("end %+v", end)
+	}
+	if _, err := ReadRecords(strings.NewReader("{\"timestamp\":\"yesterday\"}\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("bad timestamp: %v", err)
+	}
+}

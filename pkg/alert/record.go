@@ -1,0 +1,84 @@
+package alert
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Record is one EVE line as AppendEVE writes it, for programs that read
+// scanalert's output back (tests, latency measurements, SIEM glue).
+type Record struct {
+	Timestamp EVETime `json:"timestamp"`
+	EventType string  `json:"event_type"`
+	SrcIP     string  `json:"src_ip"`
+	DestIP    string  `json:"dest_ip"`
+	Proto     string  `json:"proto"`
+	Alert     struct {
+		Action      string `json:"action"`
+		GID         int    `json:"gid"`
+		SignatureID int    `json:"signature_id"`
+		Rev         int    `json:"rev"`
+		Signature   string `json:"signature"`
+		Category    string `json:"category"`
+		Severity    int    `json:"severity"`
+	} `json:"alert"`
+	Scan struct {
+		State           string         `json:"state"`
+		Episode         int            `json:"episode"`
+		Reason          string         `json:"reason"`
+		Scanner         string         `json:"scanner"`
+		Targets         []string       `json:"targets"`
+		TargetCount     int            `json:"target_count"`
+		MoreTargets     bool           `json:"more_targets"`
+		Ports           string         `json:"ports"`
+		PortCount       int            `json:"port_count"`
+		Techniques      map[string]int `json:"techniques"`
+		NmapOptions     string         `json:"nmap_options"`
+		Anomalies       int            `json:"anomalies"`
+		Sessions        int            `json:"sessions"`
+		WindowAnomalies int            `json:"window_anomalies"`
+		WindowSessions  int            `json:"window_sessions"`
+		Ratio           float64        `json:"ratio"`
+		First           EVETime        `json:"first"`
+		Last            EVETime        `json:"last"`
+		MeanScore       *float64       `json:"mean_score"`
+	} `json:"scan"`
+}
+
+// EVETime is a time in EVETimeLayout.
+type EVETime struct{ time.Time }
+
+// UnmarshalJSON parses "2025-01-15T12:49:08.025898+0000".
+func (t *EVETime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(EVETimeLayout, s)
+	if err != nil {
+		return err
+	}
+	t.Time = v
+	return nil
+}
+
+// ReadRecords reads EVE lines until EOF; an error names the line.
+func ReadRecords(r io.Reader) ([]Record, error) {
+	var out []Record
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return out, fmt.Errorf("line %d: %w", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out, sc.Err()
+}
