@@ -51,7 +51,8 @@ Output (--format): eve is one Suricata EVE JSON alert per line
 terminal; text is a line per record and, on a terminal, a live table of
 sessions, anomalies and detection redrawn in place. --log appends every
 record as EVE JSON to a file whatever the format. A summary goes to stderr
-at the end; SIGINT/SIGTERM end open episodes and flush first.
+at the end; on SIGINT/SIGTERM rows arriving within 1 s still count (upstream flushing),
+then open episodes end and everything is flushed; a second signal kills.
 
 Exit status: 0 no alert, 3 at least one alert, 1 error (bad input: file and
 line are named), 2 usage.
@@ -79,6 +80,10 @@ type cmd struct {
 
 // redrawEvery throttles the live table: a display concern, so wall clock.
 var redrawEvery = 100 * time.Millisecond
+
+// signalGrace is how long rows still count after SIGINT/SIGTERM, waiting
+// for upstream to flush and close the pipe.
+var signalGrace = time.Second
 
 // forceLive, set by tests, draws the live table whatever stdout is.
 var forceLive bool
@@ -185,6 +190,14 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	select {
 	case readErr = <-readDone:
 	case <-ctx.Done():
+		// Ctrl-C reaches the whole pipeline: pcapsess then writes the
+		// sessions it still holds and exits. Keep reading briefly so those
+		// rows count; a second signal kills at once (default handling).
+		cancel()
+		select {
+		case readErr = <-readDone:
+		case <-time.After(signalGrace):
+		}
 	}
 	out.mu.Lock()
 	defer out.mu.Unlock()

@@ -224,50 +224,61 @@ func TestLogAppends(t *testing.T) {
 	}
 }
 
-// TestSignalFlushes: rows arrive on a pipe that stays open, as from a live
-// pcapsess; cancelling (what SIGINT/SIGTERM do) must end the open episode,
-// flush it and return, though the read is still blocked.
+// TestSignalFlushes: rows arrive on a pipe, as from a live pcapsess.
+// Cancelling (what SIGINT/SIGTERM do) must still count the rows upstream
+// flushes within the grace period, then end the open episode, flush and
+// return, even though the pipe stays open.
 func TestSignalFlushes(t *testing.T) {
 	in, err := os.ReadFile("../testdata/syn.ndjson")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	defer pw.Close()
-	outR, outW := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stderr bytes.Buffer
-	done := make(chan int)
-	go func() {
-		done <- Run(ctx, []string{"--format", "eve"}, pr, outW, &stderr)
-		outW.Close()
-	}()
-	go pw.Write(in)
-	// The start record leaves while the input is still open.
-	lines := make(chan string)
-	go func() {
-		dec := json.NewDecoder(outR)
-		for {
-			var v struct{ Scan struct{ State string } }
-			if dec.Decode(&v) != nil {
-				close(lines)
-				return
+	lines := bytes.SplitAfter(in, []byte("\n"))
+	for _, closeInput := range []bool{true, false} {
+		pr, pw := io.Pipe()
+		outR, outW := io.Pipe()
+		ctx, cancel := context.WithCancel(context.Background())
+		var stderr bytes.Buffer
+		done := make(chan int)
+		go func() {
+			done <- Run(ctx, []string{"--format", "eve"}, pr, outW, &stderr)
+			outW.Close()
+		}()
+		states := make(chan string)
+		go func() {
+			dec := json.NewDecoder(outR)
+			for {
+				var v struct{ Scan struct{ State string } }
+				if dec.Decode(&v) != nil {
+					close(states)
+					return
+				}
+				states <- v.Scan.State
 			}
-			lines <- v.Scan.State
+		}()
+		// The start record leaves while the input is still open.
+		pw.Write(bytes.Join(lines[:10], nil))
+		if s := <-states; s != "start" {
+			t.Fatalf("first record %q", s)
 		}
-	}()
-	if s := <-lines; s != "start" {
-		t.Fatalf("first record %q", s)
-	}
-	cancel()
-	if s := <-lines; s != "end" {
-		t.Fatalf("after cancel: %q", s)
-	}
-	if code := <-done; code != ExitAlerts {
-		t.Errorf("exit %d", code)
-	}
-	if !strings.HasSuffix(stderr.String(), ", 1 alert (interrupted)\n") {
-		t.Errorf("stderr %q", stderr.String())
+		cancel()
+		wantRows := "40 rows"
+		if closeInput {
+			pw.Write(bytes.Join(lines[10:], nil)) // upstream's last sessions
+			pw.Close()
+		} else {
+			wantRows = "10 rows"
+		}
+		if s := <-states; s != "end" {
+			t.Fatalf("after cancel: %q", s)
+		}
+		if code := <-done; code != ExitAlerts {
+			t.Errorf("exit %d", code)
+		}
+		if !strings.Contains(stderr.String(), wantRows) || !strings.HasSuffix(stderr.String(), ", 1 alert (interrupted)\n") {
+			t.Errorf("input closed %v: stderr %q", closeInput, stderr.String())
+		}
+		pw.Close()
 	}
 }
 
