@@ -77,6 +77,8 @@ func Technique(r *row.Row) string { return Classify(r).String() }
 //	1+  -   -   -   -     SYN, unanswered (filtered)                  SYN or connect *
 //	2+  1   -   0-1 -     SYN → SYN/ACK → RST from initiator (open)   SYN
 //	2+  2+  -   1+  -     SYN → SYN/ACK → ACK → RST/ACK (open)        connect
+//	2+  2+  +   1+  P     same, the service sent a banner and FIN     connect ***
+//	                      first (src_bytes = 0, evidence only)
 //	-   -   +   -   -     FIN, unanswered (open|filtered)             FIN
 //	-   1+  +   1+  -     FIN → RST/ACK (closed), or FIN/ACK → RST    FIN or Maimon **
 //	-   1+  +   -   -     FIN/ACK, unanswered                         Maimon
@@ -101,12 +103,24 @@ func Technique(r *row.Row) string { return Classify(r).String() }
 // means RST/ACK, and none despite dst_packets > 0 means a bare RST. Seed rows
 // keep the ambiguous set.
 //
+// *** nmap-sT-banner.pcap: -sT against a service that greets first.
+//
 // -sA and -sW send identical probes and cannot be told apart.
 func Classify(r *row.Row) Tech {
 	s, a, f, rst, u, p := r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH
 	switch {
 	case s > 0:
-		if f > 0 || u > 0 || p > 0 {
+		evidence := r.Packets > 0
+		if u > 0 {
+			return Other
+		}
+		if f > 0 || p > 0 {
+			// A service that speaks first (SSH, SMTP banners) answers a
+			// connect() probe with data and a FIN before nmap's reset:
+			// still a probe if the initiator sent no byte and reset.
+			if evidence && r.SrcBytes == 0 && rst >= 1 && s >= 2 {
+				return Connect
+			}
 			return Other
 		}
 		var t Tech
@@ -122,7 +136,7 @@ func Classify(r *row.Row) Tech {
 		default:
 			return Other
 		}
-		if r.Packets > 0 { // evidence columns present: the first SYN tells
+		if evidence { // the first SYN tells
 			if r.InitOptLen <= 4 {
 				return SYN
 			}
