@@ -15,8 +15,8 @@ real connections, and the only network it may touch is this machine's own.
 --allow-target ADDR lifts the guard for exactly that address, and only for
 network-namespace test hosts (198.18.0.0/15, fd00::/8) that sit on a subnet of
 a local interface (a veth pair), so that nothing leaves the machine through a
-gateway. Hostnames are resolved first and every address they resolve to must
-pass.`
+gateway. Hostnames are looked up in /etc/hosts only (no DNS query leaves the
+machine) and every address they resolve to must pass.`
 
 var (
 	loopback4 = netip.MustParsePrefix("127.0.0.0/8")
@@ -92,9 +92,7 @@ func (g Guard) Check(ctx context.Context, target string) (netip.Addr, error) {
 	} else {
 		lookup := g.Lookup
 		if lookup == nil {
-			lookup = func(ctx context.Context, h string) ([]netip.Addr, error) {
-				return net.DefaultResolver.LookupNetIP(ctx, "ip", h)
-			}
+			lookup = hostsOnly.LookupNetIP6or4
 		}
 		got, err := lookup(ctx, host)
 		if err != nil {
@@ -134,11 +132,11 @@ func (g Guard) checkAddr(a netip.Addr) error {
 			allowed = true
 		}
 	}
-	if !allowed {
-		return fmt.Errorf("target %s: %w: only loopback (127.0.0.0/8, ::1) unless --allow-target %s names it (network-namespace test hosts only)", a, ErrTargetRefused, a)
-	}
 	if !inTestNets(a) {
-		return fmt.Errorf("target %s: %w: --allow-target is only for 198.18.0.0/15 and fd00::/8", a, ErrTargetRefused)
+		return fmt.Errorf("target %s: %w: only loopback (127.0.0.0/8, ::1) and named network-namespace test hosts (198.18.0.0/15, fd00::/8) may be targets", a, ErrTargetRefused)
+	}
+	if !allowed {
+		return fmt.Errorf("target %s: %w: a network-namespace test host must be named with --allow-target %s", a, ErrTargetRefused, a)
 	}
 	prefixes := g.LocalPrefixes
 	if prefixes == nil {
@@ -154,6 +152,25 @@ func (g Guard) checkAddr(a netip.Addr) error {
 		}
 	}
 	return fmt.Errorf("target %s is unreachable: no local interface is on its subnet (create the namespace's veth pair first; trafficgen will not send through a gateway)", a)
+}
+
+// hostsOnly resolves from /etc/hosts and never sends a DNS query: a lookup
+// is a packet too, and the network rule allows none off the machine.
+var hostsOnly = hostsResolver{&net.Resolver{
+	PreferGo: true,
+	Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return nil, errors.New("trafficgen resolves names from /etc/hosts only (no DNS)")
+	},
+}}
+
+type hostsResolver struct{ r *net.Resolver }
+
+func (h hostsResolver) LookupNetIP6or4(ctx context.Context, host string) ([]netip.Addr, error) {
+	addrs, err := h.r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not in /etc/hosts (trafficgen sends no DNS queries; give an address)", host)
+	}
+	return addrs, nil
 }
 
 func interfacePrefixes() ([]netip.Prefix, error) {

@@ -97,8 +97,8 @@ func window(set PortSet, start, n int) PortSet {
 type TruthRecord struct {
 	Step      int    `json:"step"`
 	Kind      string `json:"kind"`
-	Start     string `json:"start"`
-	End       string `json:"end"`
+	Start     string `json:"start,omitempty"`
+	End       string `json:"end,omitempty"`
 	Target    string `json:"target"`
 	Source    string `json:"source,omitempty"`
 	Technique string `json:"technique,omitempty"`

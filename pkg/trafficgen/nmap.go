@@ -52,7 +52,9 @@ func (o ScanOptions) Args() []string {
 		args = append(args, "-S", o.Source.String())
 	}
 	iface := o.Interface
-	if iface == "" && o.Source.IsValid() && isLoopback(o.Target) {
+	// connect() scans bind -S and let the kernel route; -e only matters to
+	// raw scans (nmap warns it is ignored otherwise).
+	if iface == "" && o.Source.IsValid() && isLoopback(o.Target) && o.Technique.Raw {
 		iface = "lo"
 	}
 	if iface != "" {

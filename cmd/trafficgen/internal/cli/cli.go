@@ -1,0 +1,299 @@
+// Package cli is trafficgen's command line.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"scanwatch/pkg/cliutil"
+	"scanwatch/pkg/trafficgen"
+)
+
+const tool = "trafficgen"
+
+const description = `Make labelled traffic on loopback: legitimate clients (normal), real nmap
+scans (scan), the seed's injector (mix: normal traffic with an occasional scan
+and a ground-truth log), and the training datasets (dataset).
+
+` + trafficgen.GuardHelp + `
+
+Label hygiene: give the scanner and the clients their own 127.0.0.x address
+(--source, --scan-source) and capture only that address (pcapsess --host).`
+
+// Target holds the flags every traffic command shares.
+type Target struct {
+	Target      string   `default:"127.0.0.1" help:"Address (or /etc/hosts name) to send traffic to; loopback only unless --allow-target names it."`
+	AllowTarget []string `name:"allow-target" placeholder:"ADDR" help:"Allow exactly this network-namespace test host (198.18.0.0/15, fd00::/8, on a local veth subnet). Repeatable."`
+}
+
+func (t Target) resolve(ctx context.Context) (netip.Addr, error) {
+	allow, err := trafficgen.ParseAllow(t.AllowTarget)
+	if err != nil {
+		return netip.Addr{}, cliutil.Usage(err)
+	}
+	a, err := trafficgen.Guard{Allow: allow}.Check(ctx, t.Target)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return a, nil
+}
+
+type cliArgs struct {
+	cliutil.VersionFlag
+	Normal  NormalCmd  `cmd:"" help:"Legitimate traffic: HTTP sweeps over a port range, keep-alive HTTP and short TCP exchanges with --serve ports, closed-port attempts."`
+	Scan    ScanCmd    `cmd:"" help:"Run real nmap scans (one run per technique) against the target."`
+	Mix     MixCmd     `cmd:"" help:"Normal traffic with an nmap scan of a few dozen ports at probability --p per step; writes a ground-truth NDJSON log."`
+	Dataset DatasetCmd `cmd:"" help:"Capture scans (label 1) and normal traffic (label 0) with pcapsess and write bad.csv, good.csv, merged.csv."`
+}
+
+// Run is trafficgen's main.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c cliArgs
+	kctx, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr)
+	if done {
+		return code
+	}
+	ctx, stop := cliutil.SignalContext(ctx)
+	defer stop()
+	var err error
+	switch kctx.Command() {
+	case "normal":
+		err = c.Normal.run(ctx, stdout, stderr)
+	case "scan":
+		err = c.Scan.run(ctx, stdout, stderr)
+	case "mix":
+		err = c.Mix.run(ctx, stdout, stderr)
+	case "dataset":
+		err = c.Dataset.run(ctx, stdout, stderr)
+	default:
+		err = cliutil.Usagef("unknown command %q", kctx.Command())
+	}
+	return cliutil.Report(tool, stderr, err)
+}
+
+// parseRate reads "200/s", "30/m", "5/h" or a bare number (per second).
+func parseRate(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	num, unit, hasUnit := strings.Cut(s, "/")
+	per := time.Second
+	if hasUnit {
+		switch unit {
+		case "s":
+		case "m":
+			per = time.Minute
+		case "h":
+			per = time.Hour
+		default:
+			return 0, fmt.Errorf("rate %q: unit must be /s, /m or /h", s)
+		}
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("rate %q: want a non-negative number like 200/s (0 = unlimited)", s)
+	}
+	return n / per.Seconds(), nil
+}
+
+func parseServe(s string) ([]uint16, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	set, err := trafficgen.ParsePorts(s)
+	if err != nil {
+		return nil, fmt.Errorf("--serve: %w", err)
+	}
+	if set.Len() > 64 {
+		return nil, fmt.Errorf("--serve: %d ports; at most 64 servers", set.Len())
+	}
+	var ports []uint16
+	for i := range set.Len() {
+		ports = append(ports, set.At(i))
+	}
+	return ports, nil
+}
+
+// NormalCmd is `trafficgen normal`.
+type NormalCmd struct {
+	Target
+	Ports       string        `default:"1-12000" help:"Port range of the HTTP sweep (the seed's noiser: 1-12000, most closed)."`
+	Serve       string        `placeholder:"PORTS" help:"Start trafficgen's own HTTP server on these target ports (e.g. 18080,18081) for keep-alive HTTP and short TCP exchanges."`
+	Source      string        `placeholder:"ADDR" help:"Bind client sockets to this local address (e.g. 127.0.0.2) so a capture can be restricted to it."`
+	Rate        string        `default:"200/s" help:"Actions per second (N/s, N/m, N/h; 0 = unlimited)."`
+	Count       int           `default:"2000" help:"Stop after this many actions."`
+	Duration    time.Duration `default:"60s" help:"Stop after this long."`
+	Concurrency int           `default:"4" help:"Parallel clients."`
+	Timeout     time.Duration `default:"2s" help:"Per-action timeout."`
+	Seed        uint64        `default:"1" help:"Seed of the action stream (which action, which port)."`
+}
+
+func (c *NormalCmd) options(ctx context.Context) (trafficgen.NormalOptions, error) {
+	var o trafficgen.NormalOptions
+	ports, err := trafficgen.ParsePorts(c.Ports)
+	if err != nil {
+		return o, cliutil.Usagef("--ports: %v", err)
+	}
+	serve, err := parseServe(c.Serve)
+	if err != nil {
+		return o, cliutil.Usage(err)
+	}
+	rate, err := parseRate(c.Rate)
+	if err != nil {
+		return o, cliutil.Usagef("--rate: %v", err)
+	}
+	if c.Count <= 0 || c.Duration <= 0 || c.Concurrency < 1 || c.Concurrency > 256 {
+		return o, cliutil.Usagef("--count and --duration must be > 0 and --concurrency within 1..256")
+	}
+	target, err := c.Target.resolve(ctx)
+	if err != nil {
+		return o, err
+	}
+	src, err := trafficgen.ParseSource(c.Source, target)
+	if err != nil {
+		return o, cliutil.Usagef("--source: %v", err)
+	}
+	return trafficgen.NormalOptions{
+		Target: target, Source: src, Ports: ports, Serve: serve, Rate: rate, Count: c.Count,
+		Duration: c.Duration, Concurrency: c.Concurrency, Timeout: c.Timeout, Seed: c.Seed,
+	}, nil
+}
+
+func (c *NormalCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
+	o, err := c.options(ctx)
+	if err != nil {
+		return err
+	}
+	if len(o.Serve) > 0 {
+		srv, err := trafficgen.Serve(o.Target, o.Serve)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	st, err := trafficgen.RunNormal(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "%s: normal: %s\n", tool, st)
+	if st.Total() == 0 && ctx.Err() == nil {
+		return fmt.Errorf("no action finished against %s", o.Target)
+	}
+	return nil
+}
+
+// ScanCmd is `trafficgen scan`.
+type ScanCmd struct {
+	Target
+	Technique   string        `default:"sT,sS,sF,sN,sX" help:"Comma-separated techniques: sT|connect, sS|syn, sF|fin, sN|null, sX|xmas, sA|ack, sW|window, sM|maimon. All but connect need root."`
+	Ports       string        `default:"0-2500" help:"Ports to scan (nmap -p)."`
+	Timing      int           `default:"3" help:"nmap timing template -T0..5."`
+	ScanDelay   time.Duration `name:"scan-delay" help:"nmap --scan-delay between probes (e.g. 1s)."`
+	MaxRetries  int           `name:"max-retries" default:"1" help:"nmap --max-retries (unanswered FIN/NULL/Xmas probes are retransmitted this often)."`
+	Source      string        `placeholder:"ADDR" help:"Scanner source address (nmap -S ADDR -e lo), e.g. 127.0.0.3: the replies come back to it over lo."`
+	SourcePort  int           `name:"source-port" help:"nmap -g: fixed source port (0 = nmap's choice)."`
+	Interface   string        `help:"nmap -e (default lo when --source is set and the target is loopback)."`
+	HostTimeout time.Duration `name:"host-timeout" default:"30m" help:"Give up on a scan after this long (nmap --host-timeout)."`
+	Nmap        string        `default:"nmap" help:"nmap binary."`
+	Truth       string        `placeholder:"FILE" help:"Append one ground-truth NDJSON record per nmap run to FILE (- = stdout)."`
+}
+
+func (c *ScanCmd) options(ctx context.Context) ([]trafficgen.ScanOptions, error) {
+	techs, err := trafficgen.ParseTechniques(c.Technique)
+	if err != nil {
+		return nil, cliutil.Usagef("--technique: %v", err)
+	}
+	ports, err := trafficgen.ParsePorts(c.Ports)
+	if err != nil {
+		return nil, cliutil.Usagef("--ports: %v", err)
+	}
+	if c.Timing < 0 || c.Timing > 5 {
+		return nil, cliutil.Usagef("--timing %d: nmap has -T0 to -T5", c.Timing)
+	}
+	if c.MaxRetries < 0 || c.MaxRetries > 10 || c.ScanDelay < 0 || c.HostTimeout <= 0 {
+		return nil, cliutil.Usagef("--max-retries must be within 0..10, --scan-delay ≥ 0, --host-timeout > 0")
+	}
+	if c.SourcePort < 0 || c.SourcePort > 65535 {
+		return nil, cliutil.Usagef("--source-port %d is out of range", c.SourcePort)
+	}
+	target, err := c.Target.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := trafficgen.ParseSource(c.Source, target)
+	if err != nil {
+		return nil, cliutil.Usagef("--source: %v", err)
+	}
+	nmap, err := trafficgen.Preflight(c.Nmap, techs)
+	if err != nil {
+		return nil, err
+	}
+	var runs []trafficgen.ScanOptions
+	for _, t := range techs {
+		runs = append(runs, trafficgen.ScanOptions{
+			Nmap: nmap, Target: target, Technique: t, Ports: ports, Timing: c.Timing, ScanDelay: c.ScanDelay,
+			MaxRetries: c.MaxRetries, Source: src, SourcePort: c.SourcePort, Interface: c.Interface, HostTimeout: c.HostTimeout,
+		})
+	}
+	return runs, nil
+}
+
+func (c *ScanCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
+	runs, err := c.options(ctx)
+	if err != nil {
+		return err
+	}
+	truth, closeTruth, err := openTruth(c.Truth, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeTruth()
+	for i, o := range runs {
+		fmt.Fprintf(stderr, "%s: %s\n", tool, o.CommandLine())
+		start := time.Now()
+		err := trafficgen.RunScan(ctx, o, stderr)
+		rec := scanRecord(i, o, start, time.Now(), err)
+		if werr := truth.Write(rec); werr != nil {
+			return fmt.Errorf("truth log: %w", werr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanRecord(step int, o trafficgen.ScanOptions, start, end time.Time, err error) trafficgen.TruthRecord {
+	rec := trafficgen.TruthRecord{
+		Step: step, Kind: trafficgen.KindScan, Target: o.Target.String(), Technique: o.Technique.Short(),
+		Ports: o.Ports.String(), Command: o.CommandLine(),
+		Start: start.UTC().Format(time.RFC3339Nano), End: end.UTC().Format(time.RFC3339Nano),
+	}
+	if o.Source.IsValid() {
+		rec.Source = o.Source.String()
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	return rec
+}
+
+// openTruth opens the ground-truth log: "" = none, "-" = stdout, else a file
+// (created or truncated).
+func openTruth(name string, stdout io.Writer) (*trafficgen.TruthLog, func() error, error) {
+	switch name {
+	case "":
+		return nil, func() error { return nil }, nil
+	case "-":
+		return trafficgen.NewTruthLog(stdout), func() error { return nil }, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("truth log: %w", err)
+	}
+	return trafficgen.NewTruthLog(f), f.Close, nil
+}

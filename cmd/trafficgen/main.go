@@ -1,0 +1,13 @@
+// Command trafficgen makes labelled traffic on loopback: legitimate clients,
+// real nmap scans, a seeded mix of both with a ground-truth log, and the
+// datasets built from capturing each.
+package main
+
+import (
+	"context"
+	"os"
+
+	"scanwatch/cmd/trafficgen/internal/cli"
+)
+
+func main() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
