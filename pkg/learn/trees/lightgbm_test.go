@@ -52,6 +52,7 @@ func assertSameScores(t *testing.T, m learn.Classifier, p *Predictor, d *learn.D
 }
 
 func TestExportGBDTMatchesLeaves(t *testing.T) {
+	t.Parallel()
 	d := loadSeedTrain(t)
 	m := NewGBDT(210)
 	if err := m.Fit(d); err != nil {
@@ -71,6 +72,7 @@ func TestExportGBDTMatchesLeaves(t *testing.T) {
 }
 
 func TestExportForestMatchesLeaves(t *testing.T) {
+	t.Parallel()
 	d := loadSeedTrain(t)
 	for _, m := range []learn.Exporter{&RandomForest{Trees: 20, Seed: 3}, &DecisionTree{Entropy: true}} {
 		if err := m.Fit(d); err != nil {
@@ -121,6 +123,7 @@ func TestExportTinyExact(t *testing.T) {
 }
 
 func TestDeterministicExport(t *testing.T) {
+	t.Parallel()
 	d := loadSeedTrain(t)
 	fit := func(m learn.Exporter) []byte {
 		if err := m.Fit(d); err != nil {
@@ -132,13 +135,13 @@ func TestDeterministicExport(t *testing.T) {
 		}
 		return buf.Bytes()
 	}
-	if a, b := fit(NewGBDT(50)), fit(NewGBDT(50)); !bytes.Equal(a, b) {
+	if a, b := fit(NewGBDT(30)), fit(NewGBDT(30)); !bytes.Equal(a, b) {
 		t.Error("two GBDT fits export different bytes")
 	}
-	if a, b := fit(&RandomForest{Trees: 8, Seed: 7}), fit(&RandomForest{Trees: 8, Seed: 7}); !bytes.Equal(a, b) {
+	if a, b := fit(&RandomForest{Trees: 5, Seed: 7}), fit(&RandomForest{Trees: 5, Seed: 7}); !bytes.Equal(a, b) {
 		t.Error("two RandomForest fits with one seed export different bytes")
 	}
-	if a, b := fit(&RandomForest{Trees: 8, Seed: 7}), fit(&RandomForest{Trees: 8, Seed: 8}); bytes.Equal(a, b) {
+	if a, b := fit(&RandomForest{Trees: 5, Seed: 7}), fit(&RandomForest{Trees: 5, Seed: 8}); bytes.Equal(a, b) {
 		t.Error("RandomForest ignores its seed")
 	}
 }
@@ -232,6 +235,7 @@ func TestDegenerateData(t *testing.T) {
 // TestNumLeaves: leaf-wise growth stops at NumLeaves and still beats a
 // stump on the seed set.
 func TestNumLeaves(t *testing.T) {
+	t.Parallel()
 	d := loadSeedTrain(t)
 	m := &GBDT{Trees: 20, NumLeaves: 4, MaxDepth: -1, MinGain: -1}
 	if err := m.Fit(d); err != nil {

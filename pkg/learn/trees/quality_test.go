@@ -50,6 +50,7 @@ func crossValidate(t *testing.T, d *learn.Dataset, k int, mk func() learn.Classi
 // seed's xgboost gets 0.9889–0.9893 accuracy; 252 rows with identical
 // features under both labels cap accuracy near 0.9897.
 func TestQualitySeedCV(t *testing.T) {
+	t.Parallel()
 	d := loadSeedTrain(t)
 	gb := crossValidate(t, d, 5, func() learn.Classifier { return NewGBDT(210) })
 	t.Logf("GBDT(210) 5-fold CV: accuracy %.4f MCC %.4f (%+v)", gb.Accuracy(), gb.MCC(), gb)
