@@ -145,9 +145,14 @@ func (s State) String() string { return [...]string{"start", "update", "end"}[s]
 
 // Event is one alert record. Every field is packet-time based.
 type Event struct {
-	State   State
-	Time    int64 // Unix ns: packet time at which the record holds
-	Episode int   // alert number: 1 for the Detector's first alert, and so on
+	State State
+	// Time is the packet time (Unix ns) at which the record holds: for
+	// start and update the end of the session that made it hold (its own
+	// time, not the latest seen, so that rows of other hosts arriving in
+	// another order cannot change it); last anomaly + Quiet for a quiet
+	// end; the latest packet time seen when the input ends.
+	Time    int64
+	Episode int // alert number: 1 for the Detector's first alert, and so on
 	Reason  string
 
 	Scanner     netip.Addr
@@ -361,10 +366,10 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 			d.stats.Alerts++
 			ep.alert = d.stats.Alerts
 			d.stats.Open++
-			d.record(ep, Start, now, "")
+			d.record(ep, Start, t, "")
 		}
-	case ep.newSince > 0 && now-ep.lastRecord >= d.update:
-		d.record(ep, Update, now, "")
+	case ep.newSince > 0 && t-ep.lastRecord >= d.update:
+		d.record(ep, Update, t, "")
 	}
 	return d.out, nil
 }

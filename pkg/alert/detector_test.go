@@ -425,3 +425,22 @@ func TestReadRecordsRoundTrip(t *testing.T) {
 		t.Errorf("bad timestamp: %v", err)
 	}
 }
+
+// TestStartTimeIgnoresArrivalOrder: live, pcapsess may hand over another
+// host's rows earlier than a replay does (a ticker closes idle sessions);
+// the start record's time is the triggering session's own, so it does not move.
+func TestStartTimeIgnoresArrivalOrder(t *testing.T) {
+	var inOrder, reordered []fed
+	normal := fed{session("10.0.0.7", "10.0.0.9", 80, 300*time.Millisecond), false}
+	reordered = append(reordered, normal) // arrives first, though it ended later
+	for i := range 10 {
+		f := fed{session("10.0.0.5", "10.0.0.9", uint16(i+1), time.Duration(i)*10*time.Millisecond), true}
+		inOrder = append(inOrder, f)
+		reordered = append(reordered, f)
+	}
+	inOrder = append(inOrder, normal)
+	a, b := run(t, Config{}, inOrder), run(t, Config{}, reordered)
+	if a[0].State != Start || b[0].State != Start || a[0].Time != b[0].Time || a[0].Time != inOrder[4].r.EndResponse {
+		t.Errorf("start at %d and %d, want %d", a[0].Time, b[0].Time, inOrder[4].r.EndResponse)
+	}
+}
