@@ -29,8 +29,9 @@
 //
 // A scanner's first anomalous session opens a candidate episode that collects
 // attribution (targets, ports, techniques, times). When the rule holds the
-// episode becomes an alert: one "start" record; then at most one "update"
-// record per Update of packet time, and only if new anomalies came; and one
+// episode becomes an alert: one "start" record; then "update" records, only
+// if new anomalies came, the first at least Update of packet time after the
+// start and each gap twice the one before (up to 32×Update); and one
 // "end" record once the scanner has been quiet (no anomalous session) for
 // Quiet, or when the input ends. A candidate that never alerts is dropped
 // silently after Quiet.
@@ -61,7 +62,7 @@ type Config struct {
 	MinSessions int           // anomalous sessions of a scanner in the window
 	Window      time.Duration // sliding window of packet time
 	Quiet       time.Duration // an episode ends after this long without anomalies
-	Update      time.Duration // at most one update record per episode per Update
+	Update      time.Duration // first gap between update records; it doubles after each, up to 32×
 
 	MaxScanners int // initiators tracked at once
 	MaxWindow   int // sessions held in the window
@@ -213,6 +214,9 @@ type Stats struct {
 }
 
 const (
+	// maxUpdateGaps caps the doubling update gap: a slow scan that lasts an
+	// hour (the seed's delayed set) gets ~20 updates, not 360.
+	maxUpdateGaps    = 32
 	maxTargets       = 1024
 	maxListedTargets = 16
 )
@@ -231,6 +235,7 @@ type episode struct {
 	first      int64
 	last       int64
 	lastRecord int64
+	updateGap  int64 // packet time before the next update may go out
 	newSince   int
 	anomalies  int
 	sessions   int
@@ -366,10 +371,12 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 			d.stats.Alerts++
 			ep.alert = d.stats.Alerts
 			d.stats.Open++
+			ep.updateGap = d.update
 			d.record(ep, Start, t, "")
 		}
-	case ep.newSince > 0 && t-ep.lastRecord >= d.update:
+	case ep.newSince > 0 && t-ep.lastRecord >= ep.updateGap:
 		d.record(ep, Update, t, "")
+		ep.updateGap = min(2*ep.updateGap, maxUpdateGaps*d.update)
 	}
 	return d.out, nil
 }

@@ -230,13 +230,22 @@ func TestNoFlood(t *testing.T) {
 	if n[Start] != 1 || n[End] != 1 || n[Update] < 1 || n[Update] > 10 {
 		t.Fatalf("start %d update %d end %d", n[Start], n[Update], n[End])
 	}
+	// Gaps double: updates no sooner than 10 s, 20 s, 40 s ... after the
+	// record before.
+	gap := 10 * time.Second
 	for i := 1; i < len(evs); i++ {
 		if evs[i].Time < evs[i-1].Time {
 			t.Errorf("record %d goes back in time", i)
 		}
-		if evs[i].State == Update && evs[i].Time-evs[i-1].Time < int64(10*time.Second) {
-			t.Errorf("update %d only %v after the previous record", i, time.Duration(evs[i].Time-evs[i-1].Time))
+		if evs[i].State == Update {
+			if d := time.Duration(evs[i].Time - evs[i-1].Time); d < gap {
+				t.Errorf("update %d only %v after the previous record, want ≥ %v", i, d, gap)
+			}
+			gap *= 2
 		}
+	}
+	if n[Update] != 3 { // at 10 s, 30 s, 70 s of a 100 s scan
+		t.Errorf("%d updates, want 3", n[Update])
 	}
 	if last := evs[len(evs)-1]; last.Anomalies != 1000 || last.Ports != "1-1000" {
 		t.Errorf("end %+v", last)

@@ -42,9 +42,10 @@ wrong, to trip the rule.
 
 Each scanner's alert is an episode: one "start" record naming the scanner,
 targets, destination ports, nmap techniques (connect, SYN, FIN, NULL, XMAS,
-ACK/Window, Maimon, from each session's flags), counts and times; at most one
-"update" per --update while it goes on; one "end" once it has been --quiet
-(in packet time) or the input ends.
+ACK/Window, Maimon, from each session's flags), counts and times; "update" records
+while it goes on, the first --update after the start, each gap twice the last
+(up to 32x); one "end" once it has been --quiet (in packet time) or the
+input ends.
 
 Output (--format): eve is one Suricata EVE JSON alert per line
 (event_type "alert", plus a "scan" object), the default when stdout is not a
@@ -67,7 +68,7 @@ type cmd struct {
 	MinSessions int           `help:"Anomalous sessions of a scanner in the window needed to raise an alert." default:"5"`
 	Window      time.Duration `help:"Sliding window, in packet time." default:"5s"`
 	Quiet       time.Duration `help:"Packet time without anomalies from a scanner that ends its episode." default:"10s"`
-	Update      time.Duration `help:"At most one update record per episode per this much packet time." default:"10s"`
+	Update      time.Duration `help:"Packet time from an alert's start to its first update record; later gaps double (up to 32x)." default:"10s"`
 	Format      string        `help:"Output: text or eve (Suricata EVE JSON); auto is text on a terminal, eve otherwise." default:"auto" enum:"auto,text,eve"`
 	Log         string        `help:"Append every alert record, as EVE JSON, to this file." placeholder:"FILE"`
 	InputFormat string        `help:"Input format: auto, csv or ndjson." default:"auto" enum:"auto,csv,ndjson"`
