@@ -143,7 +143,40 @@ func (m *GBDT) Fit(d *learn.Dataset) error {
 		}
 		m.trees = append(m.trees, t)
 	}
+	m.foldConstantTrees()
 	return nil
+}
+
+// foldConstantTrees moves the value of every single-leaf tree after the
+// first into the first tree's leaves and drops it. Once no split gains
+// enough, boosting only shifts the bias for the remaining rounds (on the seed
+// set ~120 of 210 rounds), and each such tree still costs a scorer a call
+// per row. The function is unchanged up to rounding; LightGBM itself stops
+// boosting at the first round without a split.
+func (m *GBDT) foldConstantTrees() {
+	if len(m.trees) < 2 {
+		return
+	}
+	bias := 0.0
+	kept := m.trees[:1]
+	for _, t := range m.trees[1:] {
+		if len(t.SplitFeature) == 0 {
+			bias += t.LeafValue[0]
+			continue
+		}
+		kept = append(kept, t)
+	}
+	if len(kept) == len(m.trees) {
+		return
+	}
+	first := m.trees[0]
+	for k := range first.LeafValue {
+		first.LeafValue[k] += bias
+	}
+	for k := range first.InternalValue {
+		first.InternalValue[k] += bias
+	}
+	m.trees = kept
 }
 
 // Margin returns the raw score (log-odds) for x.
@@ -163,7 +196,8 @@ func (m *GBDT) Prob(x []float64) float64 {
 	return sigmoid(m.Margin(x))
 }
 
-// TreeList returns the fitted trees (shared, do not modify).
+// TreeList returns the fitted trees (shared, do not modify): one per round,
+// except that rounds without a split are folded into the first tree.
 func (m *GBDT) TreeList() []*Tree { return m.trees }
 
 func sigmoid(x float64) float64 { return 1.0 / (1.0 + math.Exp(-x)) }

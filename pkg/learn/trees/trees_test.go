@@ -220,3 +220,28 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldConstantTrees: single-leaf rounds after the first fold into the
+// first tree without changing scores beyond rounding.
+func TestFoldConstantTrees(t *testing.T) {
+	d := threshold(4)
+	m := &GBDT{Trees: 4}
+	if err := m.Fit(d); err != nil {
+		t.Fatal(err)
+	}
+	before := map[float64]float64{}
+	for _, x := range []float64{1, 3, 4, 6} {
+		before[x] = m.Margin([]float64{x})
+	}
+	n := len(m.TreeList())
+	m.trees = append(m.trees, &Tree{LeafValue: []float64{0.25}}, &Tree{LeafValue: []float64{-0.125}})
+	m.foldConstantTrees()
+	if len(m.TreeList()) != n {
+		t.Errorf("%d trees after folding, want %d", len(m.TreeList()), n)
+	}
+	for x, b := range before {
+		if got := m.Margin([]float64{x}); math.Abs(got-(b+0.125)) > 1e-12 {
+			t.Errorf("Margin(%v) = %v, want %v", x, got, b+0.125)
+		}
+	}
+}
