@@ -3,6 +3,7 @@ package alert
 import (
 	"io"
 	"os"
+	"strings"
 	"testing"
 
 	"scanwatch/pkg/row"
@@ -216,5 +217,39 @@ func TestTechniqueSeed(t *testing.T) {
 		if counts[k] != v {
 			t.Errorf("%s: %d, want %d", k, counts[k], v)
 		}
+	}
+}
+
+// TestSeedScansAlerted runs the Detector over the seed's bad.csv, in file
+// order, with the label as the prediction: the seed ran nmap -sT, -sS, -sF,
+// -sN and -sX one after another, so five alerts must come out, each
+// resolved, by its end, to its technique (the seed's rows carry no evidence
+// columns: closed ports alone are ambiguous, the few open ports settle it).
+func TestSeedScansAlerted(t *testing.T) {
+	path := "../../../shared/seed/datasets/train/bad.csv"
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("seed data not beside the repository: %v", err)
+	}
+	d, _ := NewDetector(Config{}, false)
+	var ends []Event
+	rows := readRows(t, path)
+	for i := range rows {
+		evs, err := d.Observe(&rows[i], rows[i].Label == 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.State == End {
+				ends = append(ends, e)
+			}
+		}
+	}
+	ends = append(ends, d.Close()...)
+	var got []string
+	for _, e := range ends {
+		got = append(got, e.Summary())
+	}
+	if strings.Join(got, " ") != "connect SYN FIN NULL XMAS" {
+		t.Errorf("episodes: %q", got)
 	}
 }
