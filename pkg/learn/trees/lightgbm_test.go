@@ -175,6 +175,8 @@ func TestLoadLightGBMVersions(t *testing.T) {
 	for _, c := range []struct{ name, text, want string }{
 		{"empty", "", `read bad.txt: not a LightGBM text model: line 1 is "", want "tree"`},
 		{"csv", "duration,SYN,label\n1,2,1\n", `read bad.txt: not a LightGBM text model: line 1 is "duration,SYN,label", want "tree"`},
+		{"binary", "\xd4\xc3\xb2\xa1\x02\x00\x04\x00", `read bad.txt: not a LightGBM text model: line 1 is "\xd4ò\xa1\x02\x00\x04\x00", want "tree"`},
+		{"trees", "trees\nversion=v3\n", `read bad.txt: not a LightGBM text model: line 1 is "trees", want "tree"`},
 		{"no version", "tree\nnum_class=1\n\n", "read bad.txt: not a LightGBM text model: no version line in the header"},
 		{"v5", strings.Replace(v3, "version=v3", "version=v5", 1), "read bad.txt: model version v5 is not supported (want v3 or v4)"},
 		{"multiclass", strings.Replace(v3, "num_class=1", "num_class=3", 1), "read bad.txt: num_class=3: only binary models are supported"},
@@ -192,7 +194,7 @@ func TestLoadLightGBMVersions(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s: error %q, want prefix %q", c.name, err, c.want)
 		}
-		if (c.name == "empty" || c.name == "csv" || c.name == "no version") != errors.Is(err, ErrNotModel) {
+		if (c.name == "empty" || c.name == "csv" || c.name == "binary" || c.name == "trees" || c.name == "no version") != errors.Is(err, ErrNotModel) {
 			t.Errorf("%s: errors.Is(ErrNotModel) wrong for %q", c.name, err)
 		}
 	}

@@ -33,7 +33,14 @@ var ErrNotModel = errors.New("not a LightGBM text model")
 // gbdt models score sigmoid(sum of trees); average_output (random forest)
 // models score the mean of the trees, as LightGBM itself does.
 func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
-	text, err := io.ReadAll(r)
+	// Look at the first line before reading everything, so that a capture
+	// or dataset passed by mistake is rejected without being slurped.
+	br := bufio.NewReader(r)
+	if first, _ := br.Peek(5); len(first) < 5 || string(first[:4]) != "tree" || (first[4] != '\n' && first[4] != '\r') {
+		line, _ := br.ReadSlice('\n')
+		return nil, fmt.Errorf("read %s: %w", name, notModel(string(line)))
+	}
+	text, err := io.ReadAll(br)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -90,6 +97,14 @@ func loadLeaves(text []byte) (ens *leaves.Ensemble, err error) {
 	return leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(text)), true)
 }
 
+func notModel(first string) error {
+	first = strings.TrimRight(first, "\r\n")
+	if len(first) > 40 {
+		first = first[:40] + "…"
+	}
+	return fmt.Errorf("%w: line 1 is %q, want \"tree\"", ErrNotModel, first)
+}
+
 type headerFields map[string]string
 
 func (h headerFields) get(k string) string { return h[k] }
@@ -97,15 +112,8 @@ func (h headerFields) get(k string) string { return h[k] }
 // parseHeader reads the key=value lines before the first blank line.
 func parseHeader(text []byte) (headerFields, error) {
 	lines := strings.SplitN(string(text), "\n", 64)
-	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "tree" {
-		first := ""
-		if len(lines) > 0 {
-			first = lines[0]
-			if len(first) > 40 {
-				first = first[:40] + "…"
-			}
-		}
-		return nil, fmt.Errorf("%w: line 1 is %q, want \"tree\"", ErrNotModel, first)
+	if strings.TrimSpace(lines[0]) != "tree" {
+		return nil, notModel(lines[0])
 	}
 	h := headerFields{}
 	for _, l := range lines[1:] {
