@@ -52,9 +52,9 @@ func (o ScanOptions) Args() []string {
 		args = append(args, "-S", o.Source.String())
 	}
 	iface := o.Interface
-	// connect() scans bind -S and let the kernel route; -e only matters to
-	// raw scans (nmap warns it is ignored otherwise).
-	if iface == "" && o.Source.IsValid() && isLoopback(o.Target) && o.Technique.Raw {
+	// nmap wants -e with -S even for connect scans (it refuses to guess the
+	// device of a source address), though it warns that connect() ignores it.
+	if iface == "" && o.Source.IsValid() && isLoopback(o.Target) {
 		iface = "lo"
 	}
 	if iface != "" {

@@ -122,7 +122,7 @@ func parseServe(s string) ([]uint16, error) {
 type NormalCmd struct {
 	Target
 	Ports       string        `default:"1-12000" help:"Port range of the HTTP sweep (the seed's noiser: 1-12000, most closed)."`
-	Serve       string        `placeholder:"PORTS" help:"Start trafficgen's own HTTP server on these target ports (e.g. 18080,18081) for keep-alive HTTP and short TCP exchanges."`
+	Serve       string        `placeholder:"PORTS" help:"Start trafficgen's own HTTP server on these target ports (e.g. 18080,18081; 0 = a free port) for keep-alive HTTP and short TCP exchanges."`
 	Source      string        `placeholder:"ADDR" help:"Bind client sockets to this local address (e.g. 127.0.0.2) so a capture can be restricted to it."`
 	Rate        string        `default:"200/s" help:"Actions per second (N/s, N/m, N/h; 0 = unlimited)."`
 	Count       int           `default:"2000" help:"Stop after this many actions."`
@@ -174,6 +174,8 @@ func (c *NormalCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer srv.Close()
+		o.Serve = srv.Ports() // --serve 0 means a free port
+		fmt.Fprintf(stderr, "%s: serving HTTP on %v\n", tool, srv.Addrs)
 	}
 	st, err := trafficgen.RunNormal(ctx, o)
 	if err != nil {
