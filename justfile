@@ -64,3 +64,15 @@ bench-pcapsess packets="3400000":
 # Go micro-benchmarks of every package.
 bench-go:
     go test -run '^$' -bench . -benchmem ./...
+
+# Flood: a 5 M-packet random-source-port SYN flood (written to a file, never sent) through pcapsess.
+bench-flood packets="5000000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    just build >/dev/null
+    d=$(mktemp -d); f=$d/flood.pcap
+    go run ./internal/mkpcap -flood -n {{packets}} -o "$f"
+    for cap in 600000 10000; do
+        /usr/bin/time -f "--max-sessions $cap: %e s, max RSS %M KB" {{bin}}/pcapsess -r "$f" --max-sessions $cap 2>&1 >/dev/null | tail -2
+    done
+    rm -rf "$d"

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // csvReader reads CSV rows with encoding/csv and ReuseRecord: measured here
@@ -38,6 +40,12 @@ func newCSVReader(br *bufio.Reader, name string) (*csvReader, error) {
 		h = strings.TrimSpace(h)
 		if i == 0 {
 			h = strings.TrimPrefix(h, "\ufeff")
+		}
+		if h == "" {
+			return nil, &Error{Name: name, Line: 1, Err: fmt.Errorf("header field %d has no name", i+1)}
+		}
+		if !utf8.ValidString(h) {
+			return nil, &Error{Name: name, Line: 1, Err: fmt.Errorf("header field %d is not UTF-8 text", i+1)}
 		}
 		if seen[h] {
 			return nil, &Error{Name: name, Line: 1, Column: h, Err: errors.New("appears twice in the header")}
@@ -178,6 +186,11 @@ func (w *csvWriter) Write(r *Row) error {
 		if i < len(r.Extra) {
 			b = appendCSVField(b, r.Extra[i])
 		}
+	}
+	if len(b) == 0 {
+		// A one-column row with an empty value would be a blank line,
+		// which CSV readers skip: quote it.
+		b = append(b, '"', '"')
 	}
 	b = append(b, '\n')
 	w.buf = b

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode/utf8"
 )
 
 // ndjsonReader reads one flat JSON object per line. The first object's keys
@@ -45,7 +47,19 @@ func newNDJSONReader(br *bufio.Reader, name string) (*ndjsonReader, error) {
 	}
 	var known []Column
 	var extra []string
-	for _, f := range r.fields {
+	seen := map[string]bool{}
+	for i := range r.fields {
+		// Keys are trimmed like CSV header names, so both formats name a
+		// column the same way.
+		r.fields[i].key = strings.TrimSpace(r.fields[i].key)
+		f := r.fields[i]
+		if f.key == "" || !utf8.ValidString(f.key) {
+			return nil, &Error{Name: name, Line: r.line, Err: fmt.Errorf("key %q is empty or not UTF-8 text", f.key)}
+		}
+		if _, dup := seen[f.key]; dup {
+			return nil, &Error{Name: name, Line: r.line, Column: f.key, Err: errors.New("appears twice")}
+		}
+		seen[f.key] = true
 		if c, ok := byName[f.key]; ok {
 			known = append(known, c)
 		} else {
@@ -116,6 +130,7 @@ func (r *ndjsonReader) Read(row *Row) error {
 		extra = append(extra, "")
 	}
 	for _, f := range fields {
+		f.key = strings.TrimSpace(f.key)
 		if c, ok := byName[f.key]; ok && r.schema.Has(c) {
 			if err := parseValue(row, c, f.val); err != nil {
 				return &Error{Name: r.name, Line: r.line, Column: f.key, Err: err}
@@ -302,7 +317,7 @@ func isJSONScalarLiteral(v string) bool {
 	if v == "true" || v == "false" {
 		return true
 	}
-	if v == "" || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+	if v == "" || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) || strings.TrimSpace(v) != v {
 		return false
 	}
 	return json.Valid([]byte(v))

@@ -1,13 +1,16 @@
 package session
 
 import (
+	"context"
 	"net"
+	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"scanwatch/pkg/capture"
 	"scanwatch/pkg/row"
 )
 
@@ -347,5 +350,40 @@ func TestOutOfOrderTimestampsNeverGoBackwards(t *testing.T) {
 	})
 	if st.OutOfOrder != 1 || rows[0].Duration != 0 {
 		t.Errorf("stats %+v duration %v", st, rows[0].Duration)
+	}
+}
+
+// TestFloodStaysUnderTheCap runs a random-source-port SYN flood (written
+// by internal/mkpcap, never sent) through a table capped at 5 000 sessions:
+// the table never holds more, every evicted session is still written, and
+// every packet lands in exactly one row.
+func TestFloodStaysUnderTheCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	path := t.TempDir() + "/flood.pcap"
+	if out, err := exec.Command("go", "run", "../../internal/mkpcap", "-flood", "-n", "200000", "-o", path).CombinedOutput(); err != nil {
+		t.Fatalf("mkpcap: %v\n%s", err, out)
+	}
+	src, err := capture.OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dec, _ := NewDecoder(src.Link)
+	var rows, packets, peak int
+	var tab *Table
+	tab = NewTable(Config{MaxSessions: 5000}, func(r *row.Row) error {
+		rows++
+		packets += r.Packets
+		peak = max(peak, tab.Open())
+		return nil
+	})
+	if err := tab.Run(context.Background(), src, dec, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := tab.Stats()
+	if peak > 5000 || st.Evicted == 0 || uint64(rows) != st.Sessions || packets != 200000 {
+		t.Errorf("peak %d rows %d packets %d stats %+v", peak, rows, packets, st)
 	}
 }
