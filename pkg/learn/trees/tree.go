@@ -51,9 +51,9 @@ func (t *Tree) Leaf(x []float64) int {
 	}
 }
 
-// criterion scores nodes from their summed statistics: g and h are sums of
-// per-row statistics (gradient/hessian for boosting, label/1 for
-// classification trees), n the row count.
+// criterion scores nodes from their summed per-row statistics g and h
+// (gradient and hessian for boosting; label and 1 for classification trees,
+// so that g/h is the positive fraction).
 type criterion interface {
 	// score is the node's quality; a split's gain is the children's scores
 	// minus the parent's.
