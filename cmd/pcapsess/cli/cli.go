@@ -46,6 +46,7 @@ type cmd struct {
 	Port         []uint16      `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
 	MaxSessions  int           `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
 	Write        string        `short:"w" help:"Also save every packet read to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
+	User         string        `short:"Z" help:"After opening the live socket (and the -w file), run as this user, like tcpdump -Z; empty keeps root." default:"nobody" placeholder:"USER"`
 	Quiet        bool          `short:"q" help:"Print no summary on stderr."`
 	cliutil.VersionFlag
 
@@ -122,6 +123,11 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: %w", c.Write, err)
 		}
 		defer flush()
+	}
+	if src.Live() {
+		if err := capture.DropPrivileges(c.User); err != nil {
+			return err
+		}
 	}
 	dec, err := session.NewDecoder(src.Link)
 	if err != nil {

@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -86,7 +88,7 @@ func TestLiveSYNScanOnLoopback(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int)
 	saved := filepath.Join(dir, "saved.pcap")
-	go func() { done <- Run(ctx, []string{"-i", "lo", "-w", saved}, nil, &stdout, &stderr) }()
+	go func() { done <- Run(ctx, []string{"-i", "lo", "-w", saved, "--user="}, nil, &stdout, &stderr) }()
 	select {
 	case <-ready:
 	case code := <-done:
@@ -150,4 +152,48 @@ func sessionKeys(lines []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestLiveDropsToNobody runs the real binary: once capturing, it must no
+// longer be root.
+func TestLiveDropsToNobody(t *testing.T) {
+	needRootAndNmap(t)
+	bin := filepath.Join(t.TempDir(), "pcapsess")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-i", "lo", "-q")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var uid string
+	for i := 0; i < 50; i++ {
+		time.Sleep(100 * time.Millisecond)
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "Uid:") {
+				uid = strings.Fields(l)[2] // effective uid
+			}
+		}
+		if uid != "0" {
+			break
+		}
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody on this machine")
+	}
+	if uid != nobody.Uid {
+		t.Fatalf("effective uid %s while capturing, want nobody (%s); stderr: %s", uid, nobody.Uid, stderr.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, stderr.String())
+	}
 }
