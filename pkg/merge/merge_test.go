@@ -3,6 +3,8 @@ package merge
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -103,6 +105,45 @@ func TestErrorKeepsWrittenRows(t *testing.T) {
 	}
 	if out.String() != "SYN,label\n1,0\n2,1\n3,1\n" || st.Out != 3 {
 		t.Errorf("written %q (%d rows)", out.String(), st.Out)
+	}
+}
+
+// Across many read batches: every row before the bad one is written, in
+// order, then the error.
+func TestErrorAfterManyRows(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("SYN,label\n")
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&in, "%d,1\n", i)
+	}
+	in.WriteString("-3,1\n")
+	src := in.String()
+	inputs := []Input{{Name: "many.csv", Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(src)), nil }}}
+	var out bytes.Buffer
+	st, err := Merge(context.Background(), inputs, &out, Options{Format: "csv"})
+	if err == nil || !strings.Contains(err.Error(), "many.csv line 1002") {
+		t.Fatalf("err = %v", err)
+	}
+	if st.Out != 1000 || out.String() != src[:strings.Index(src, "-3")] {
+		t.Errorf("wrote %d rows", st.Out)
+	}
+}
+
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n -= len(p); f.n < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+// A failing output stops the merge (and its reading goroutine) at once.
+func TestWriteErrorStopsReading(t *testing.T) {
+	in := seedInputs(t)
+	_, err := Merge(context.Background(), in, &failAfter{n: 100 << 10}, Options{Format: "csv"})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
