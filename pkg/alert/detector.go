@@ -547,9 +547,30 @@ func (d *Detector) Close() []Event {
 	return d.out
 }
 
+// Alerting returns a snapshot (state Update, time now) of up to max alerts
+// still open, oldest first, for a live display; it changes nothing.
+func (d *Detector) Alerting(max int) []Event {
+	var open []*episode
+	for _, ep := range d.episodes {
+		if ep.alerted {
+			open = append(open, ep)
+		}
+	}
+	slices.SortFunc(open, func(a, b *episode) int { return a.alert - b.alert })
+	var out []Event
+	for _, ep := range open[:min(len(open), max)] {
+		out = append(out, d.event(ep, Update, d.stats.Now, ""))
+	}
+	return out
+}
+
 func (d *Detector) record(ep *episode, s State, at int64, reason string) {
 	ep.lastRecord = at
 	ep.newSince = 0
+	d.out = append(d.out, d.event(ep, s, at, reason))
+}
+
+func (d *Detector) event(ep *episode, s State, at int64, reason string) Event {
 	e := Event{
 		State:           s,
 		Time:            at,
@@ -573,5 +594,5 @@ func (d *Detector) record(ep *episode, s State, at int64, reason string) {
 	if d.hasScore && ep.anomalies > 0 {
 		e.MeanScore = ep.scoreSum / float64(ep.anomalies)
 	}
-	d.out = append(d.out, e)
+	return e
 }

@@ -329,6 +329,27 @@ func TestCandidatesDoNotStarveScanners(t *testing.T) {
 	}
 }
 
+func TestAlerting(t *testing.T) {
+	d, _ := NewDetector(Config{}, false)
+	for i := range 20 {
+		for _, src := range []string{"10.0.0.5", "10.0.0.6", "10.0.0.7"} {
+			r := session(src, "10.0.0.9", uint16(i+1), time.Duration(i)*time.Millisecond)
+			d.Observe(&r, src != "10.0.0.7")
+		}
+	}
+	open := d.Alerting(1)
+	if len(open) != 1 || open[0].Episode != 1 || open[0].Scanner.String() != "10.0.0.5" || open[0].Anomalies != 20 || open[0].Ports != "1-20" {
+		t.Fatalf("%+v", open)
+	}
+	if n := len(d.Alerting(10)); n != 2 {
+		t.Errorf("%d open, want 2", n)
+	}
+	d.Close()
+	if n := len(d.Alerting(10)); n != 0 {
+		t.Errorf("%d open after Close", n)
+	}
+}
+
 func TestNoTime(t *testing.T) {
 	d, _ := NewDetector(Config{}, false)
 	var r row.Row

@@ -79,6 +79,26 @@ type cmd struct {
 	cliutil.VersionFlag
 }
 
+// maxTableAlerts bounds the open alerts listed under the live table.
+const maxTableAlerts = 5
+
+func targetsText(e *alert.Event) string {
+	s := ""
+	for i, a := range e.Targets {
+		if i == 3 {
+			break
+		}
+		if i > 0 {
+			s += ","
+		}
+		s += a.String()
+	}
+	if e.TargetCount > 3 || e.MoreTargets {
+		s += fmt.Sprintf(",... (%d)", e.TargetCount)
+	}
+	return s
+}
+
 // redrawEvery throttles the live table: a display concern, so wall clock.
 var redrawEvery = 100 * time.Millisecond
 
@@ -379,13 +399,25 @@ func (o *output) draw() {
 	b = line(b, "last "+o.window.String(), st.WindowRows, st.WindowAnomalies)
 	detected := "no"
 	if st.Open > 0 {
-		detected = fmt.Sprintf("YES (%d scanner(s) now)", st.Open)
+		detected = fmt.Sprintf("YES, %d scanner(s) now", st.Open)
 	}
 	b = fmt.Appendf(b, "  scan detected: %s   alerts so far: %d\n", detected, st.Alerts)
+	lines := 5
+	// Who is scanning now, so the table answers "who, what, how" at a glance.
+	for _, e := range o.det.Alerting(maxTableAlerts) {
+		b = fmt.Appendf(b, "    #%d %s: nmap %s scan → %s, %d ports, %d anomalies since %s\n",
+			e.Episode, e.Scanner, e.Summary(), targetsText(&e), e.PortCount, e.Anomalies,
+			time.Unix(0, e.First).UTC().Format("15:04:05"))
+		lines++
+	}
+	if st.Open > maxTableAlerts {
+		b = fmt.Appendf(b, "    ... and %d more\n", st.Open-maxTableAlerts)
+		lines++
+	}
 	o.write(b)
 	o.buf = b[:0]
 	if o.live {
-		o.drawn = 5
+		o.drawn = lines
 		o.lastDraw = time.Now()
 	}
 }
