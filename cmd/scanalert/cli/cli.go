@@ -3,6 +3,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -343,6 +344,9 @@ func (o *output) emit(evs []alert.Event) {
 		}
 		if !o.eve {
 			o.buf = alert.AppendText(o.buf[:0], e)
+			if o.live { // bold red on a terminal: the line that matters
+				o.buf = bytes.Replace(o.buf, []byte(" ALERT "), []byte(" \x1b[1;31mALERT\x1b[0m "), 1)
+			}
 		}
 		o.write(o.buf)
 	}

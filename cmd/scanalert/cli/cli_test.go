@@ -306,7 +306,7 @@ func TestLiveTable(t *testing.T) {
 		!strings.Contains(last, "scan detected: no   alerts so far: 1") {
 		t.Errorf("final table:\n%s", last)
 	}
-	if !strings.Contains(s, "\x1b[J2026-11-25 04:27:22.369948 ALERT start #1 nmap SYN scan from 127.0.0.2") {
+	if !strings.Contains(s, "\x1b[J2026-11-25 04:27:22.369948 \x1b[1;31mALERT\x1b[0m start #1 nmap SYN scan from 127.0.0.2") {
 		t.Errorf("alert line not above the table:\n%q", s)
 	}
 }
