@@ -1,6 +1,7 @@
 package row
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/netip"
@@ -163,6 +164,9 @@ const TimeLayout = "2006-01-02 15:04:05.000000"
 // non-numeric values in JSON quotes.
 func appendValue(b []byte, r *Row, c Column, quote bool, tc *timeCache) []byte {
 	d := &columns[c]
+	if r.rawMask != 0 && r.IsRaw(c) {
+		return appendRaw(b, r.raw[c], d.kind, quote)
+	}
 	switch d.kind {
 	case kindTime:
 		t := *d.t(r)
@@ -195,6 +199,19 @@ func appendValue(b []byte, r *Row, c Column, quote bool, tc *timeCache) []byte {
 	default:
 		return strconv.AppendInt(b, int64(*d.i(r)), 10)
 	}
+}
+
+// appendRaw writes unparsed input text: as it is for CSV, and for JSON as
+// a number only when it is one.
+func appendRaw(b []byte, s string, k kind, quote bool) []byte {
+	if !quote {
+		return appendCSVField(b, s)
+	}
+	if k != kindTime && k != kindIP && isJSONScalarLiteral(s) || s == "0" {
+		return append(b, s...)
+	}
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }
 
 // parseValue sets column c of r from its text form s.
@@ -260,6 +277,13 @@ func parseValue(r *Row, c Column, s string) error {
 		*d.i(r) = v
 	}
 	return nil
+}
+
+// isSeedList reports a seed-format endpoint list, which is always parsed so
+// that output carries plain addresses and ports.
+func isSeedList(c Column, s string) bool {
+	k := columns[c].kind
+	return (k == kindIP || k == kindPort) && len(s) > 0 && s[0] == '['
 }
 
 // seedListItem takes the first or second item of a Python list literal such

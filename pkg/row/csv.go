@@ -19,10 +19,11 @@ type csvReader struct {
 	schema *Schema
 	// target[i] is the known column of input field i, or -1-k for Extra[k].
 	target []Column
+	parse  [numColumns]bool
 	line   int
 }
 
-func newCSVReader(br *bufio.Reader, name string) (*csvReader, error) {
+func newCSVReader(br *bufio.Reader, name string, opt ReaderOptions) (*csvReader, error) {
 	cr := csv.NewReader(&lineLimiter{r: br})
 	cr.ReuseRecord = true
 	hdr, err := cr.Read()
@@ -60,6 +61,7 @@ func newCSVReader(br *bufio.Reader, name string) (*csvReader, error) {
 		}
 	}
 	r.schema = NewSchema(known, extra)
+	r.parse = opt.parseSet()
 	cr.FieldsPerRecord = len(hdr)
 	return r, nil
 }
@@ -83,6 +85,10 @@ func (r *csvReader) Read(row *Row) error {
 		c := r.target[i]
 		if c < 0 {
 			extra = append(extra, f)
+			continue
+		}
+		if !r.parse[c] && !isSeedList(c, f) {
+			row.setRaw(c, f)
 			continue
 		}
 		if err := parseValue(row, c, f); err != nil {

@@ -36,6 +36,33 @@ var Formats = []string{"csv", "ndjson"}
 // from the first non-blank byte: '{' is NDJSON, anything else CSV). name is
 // used in error messages.
 func NewReader(r io.Reader, name, format string) (Reader, error) {
+	return NewReaderWith(r, name, format, ReaderOptions{})
+}
+
+// ReaderOptions tune a reader.
+type ReaderOptions struct {
+	// Parse, when not nil, lists the known columns to parse; the others
+	// keep their input text (Row.IsRaw), which writers copy through. A
+	// filter that needs a few columns of wide rows then skips the rest.
+	// Unparsed columns are not checked.
+	Parse []Column
+}
+
+func (o ReaderOptions) parseSet() [numColumns]bool {
+	var set [numColumns]bool
+	for c := range set {
+		set[c] = o.Parse == nil
+	}
+	for _, c := range o.Parse {
+		if c >= 0 && c < numColumns {
+			set[c] = true
+		}
+	}
+	return set
+}
+
+// NewReaderWith is NewReader with options.
+func NewReaderWith(r io.Reader, name, format string, opt ReaderOptions) (Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if format == "" || format == "auto" {
 		var err error
@@ -45,9 +72,9 @@ func NewReader(r io.Reader, name, format string) (Reader, error) {
 	}
 	switch format {
 	case "csv":
-		return newCSVReader(br, name)
+		return newCSVReader(br, name, opt)
 	case "ndjson", "json", "jsonl":
-		return newNDJSONReader(br, name)
+		return newNDJSONReader(br, name, opt)
 	}
 	return nil, unknownFormat(format, true)
 }

@@ -20,6 +20,7 @@ type ndjsonReader struct {
 	schema *Schema
 	extra  map[string]int
 	line   int
+	parse  [numColumns]bool
 	first  []field // the first object, parsed while building the schema
 	fields []field
 }
@@ -29,10 +30,10 @@ type field struct {
 	str      bool // val was a JSON string
 }
 
-func newNDJSONReader(br *bufio.Reader, name string) (*ndjsonReader, error) {
+func newNDJSONReader(br *bufio.Reader, name string, opt ReaderOptions) (*ndjsonReader, error) {
 	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
-	r := &ndjsonReader{name: name, sc: sc, extra: map[string]int{}}
+	r := &ndjsonReader{name: name, sc: sc, extra: map[string]int{}, parse: opt.parseSet()}
 	for {
 		ok, err := r.next()
 		if err != nil {
@@ -68,7 +69,7 @@ func newNDJSONReader(br *bufio.Reader, name string) (*ndjsonReader, error) {
 		}
 	}
 	r.schema = NewSchema(known, extra)
-	r.first = append([]field(nil), r.fields...)
+	r.first = append(make([]field, 0, len(r.fields)), r.fields...) // non-nil even for {}
 	return r, nil
 }
 
@@ -132,6 +133,10 @@ func (r *ndjsonReader) Read(row *Row) error {
 	for _, f := range fields {
 		f.key = strings.TrimSpace(f.key)
 		if c, ok := byName[f.key]; ok && r.schema.Has(c) {
+			if !r.parse[c] && !isSeedList(c, f.val) {
+				row.setRaw(c, f.val)
+				continue
+			}
 			if err := parseValue(row, c, f.val); err != nil {
 				return &Error{Name: r.name, Line: r.line, Column: f.key, Err: err}
 			}

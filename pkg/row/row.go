@@ -54,6 +54,20 @@ type Row struct {
 	// Extra holds the values of columns this package does not know, aligned
 	// with Schema.Extra of the stream the row came from.
 	Extra []string
+
+	// raw holds the input text of known columns a reader was told not to
+	// parse (ReaderOptions.Parse); writers copy it through unchanged.
+	raw     [numColumns]string
+	rawMask uint64
+}
+
+// IsRaw reports whether column c holds unparsed input text (its typed
+// field is then zero).
+func (r *Row) IsRaw(c Column) bool { return r.rawMask&(1<<uint(c)) != 0 }
+
+func (r *Row) setRaw(c Column, s string) {
+	r.raw[c] = s
+	r.rawMask |= 1 << uint(c)
 }
 
 // Valid reports a problem with values a reader accepted syntactically but

@@ -65,7 +65,15 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 		defer stop()
 	}
 	in := &row.FlushBeforeRead{R: stdin}
-	r, err := row.NewReader(in, "stdin", c.InputFormat)
+	// Only the model's features are parsed (and checked); every other
+	// column is copied through as the input had it.
+	parse := []row.Column{row.Score, row.Prediction}
+	for _, f := range model.Features() {
+		if c, ok := row.ColumnByName(f); ok {
+			parse = append(parse, c)
+		}
+	}
+	r, err := row.NewReaderWith(in, "stdin", c.InputFormat, row.ReaderOptions{Parse: parse})
 	if err != nil {
 		return err
 	}
@@ -83,36 +91,109 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	in.Flush = w.Flush
-	x := make([]float64, len(cols))
-	var rec row.Row
+	// Two stages on two cores: this goroutine parses, the other scores and
+	// writes. Rows travel in batches; when the parser is about to wait for
+	// input, it hands over what it has, so live rows are never held back.
+	batches, free := make(chan *batch, 4), make(chan *batch, 4)
+	for i := 0; i < cap(free); i++ {
+		free <- newBatch(len(cols))
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.scoreAndWrite(ctx, model, w, batches, free) }()
+	b := <-free
+	ship := func(flush bool) {
+		b.flush = flush
+		batches <- b
+		b = <-free
+	}
+	in.Flush = func() error {
+		if b.n > 0 {
+			ship(true)
+		}
+		return nil
+	}
+	var cur row.Row
 	for {
-		err := r.Read(&rec)
-		if err == io.EOF {
+		err := r.Read(&cur)
+		if err != nil {
+			if err == io.EOF || ctx.Err() != nil {
+				err = nil // the end, or stdin closed by a signal
+			}
+			b.err, b.last = err, true
+			batches <- b
 			break
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				break // stdin closed by the signal
-			}
-			w.Close()
-			return err
-		}
-		for i, col := range cols {
-			x[i], _ = rec.Number(col)
-		}
-		score := model.Prob(x)
-		rec.Prediction = 0
-		if score >= c.Threshold {
-			rec.Prediction = 1
-		}
-		// Six decimals keep rows short; the prediction uses the exact score.
-		rec.Score = math.Round(score*1e6) / 1e6
-		if err := w.Write(&rec); err != nil {
-			return err
+		b.add(&cur, cols)
+		if b.n == len(b.rows) {
+			ship(false)
 		}
 	}
-	return w.Close()
+	in.Flush = nil
+	err = <-done
+	// Rows before a bad line are written: flush them before the error.
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// batch is rows parsed together with their feature vectors.
+type batch struct {
+	rows  []row.Row
+	x     []float64
+	n     int
+	flush bool  // write out at once: input is live
+	last  bool  // nothing follows
+	err   error // the read error that ended input, after these rows
+}
+
+const batchRows = 1024
+
+func newBatch(nf int) *batch {
+	return &batch{rows: make([]row.Row, batchRows), x: make([]float64, batchRows*nf)}
+}
+
+func (b *batch) add(r *row.Row, cols []row.Column) {
+	dst := &b.rows[b.n]
+	extra := append(dst.Extra[:0], r.Extra...)
+	*dst = *r
+	dst.Extra = extra
+	x := b.x[b.n*len(cols) : (b.n+1)*len(cols)]
+	for i, col := range cols {
+		x[i], _ = r.Number(col)
+	}
+	b.n++
+}
+
+func (c *cmd) scoreAndWrite(ctx context.Context, model *trees.Predictor, w row.Writer, batches <-chan *batch, free chan<- *batch) error {
+	var failed error
+	for b := range batches {
+		nf := len(model.Features())
+		for i := 0; i < b.n && failed == nil; i++ {
+			rec := &b.rows[i]
+			score := model.Prob(b.x[i*nf : (i+1)*nf])
+			rec.Prediction = 0
+			if score >= c.Threshold {
+				rec.Prediction = 1
+			}
+			// Six decimals keep rows short; the prediction uses the exact score.
+			rec.Score = math.Round(score*1e6) / 1e6
+			failed = w.Write(rec)
+		}
+		if failed == nil && b.flush {
+			failed = w.Flush()
+		}
+		last, err := b.last, b.err
+		b.n, b.err, b.flush, b.last = 0, nil, false, false
+		if last {
+			if failed != nil {
+				return failed
+			}
+			return err
+		}
+		free <- b
+	}
+	return failed
 }
 
 func (c *cmd) load() (*trees.Predictor, error) {
