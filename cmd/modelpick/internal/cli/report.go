@@ -30,7 +30,12 @@ func cells(s eval.Summary, withStd bool) []string {
 		}
 		return format(st.Mean) + " ± " + format(st.Std)
 	}
-	metric := func(v float64) string { return fmt.Sprintf("%.4f", v) }
+	metric := func(v float64) string {
+		if math.IsNaN(v) {
+			return "n/a" // ROC-AUC of a hold-out file with one class
+		}
+		return fmt.Sprintf("%.4f", v)
+	}
 	count := func(v float64) string {
 		if withStd {
 			return fmt.Sprintf("%.1f", v)
@@ -39,9 +44,20 @@ func cells(s eval.Summary, withStd bool) []string {
 	}
 	return []string{s.Name,
 		f(s.Accuracy, metric), f(s.MCC, metric), f(s.Precision, metric), f(s.Recall, metric),
-		f(s.F1, metric), f(s.AUC, metric),
+		f(s.F1, metric), auc(s.AUC, withStd),
 		f(s.TrainSeconds, seconds), f(s.PredictSecondsPerRow, seconds),
 		f(s.TP, count), f(s.TN, count), f(s.FN, count), f(s.FP, count)}
+}
+
+// auc prints a NaN area (a single-class test set) once, not as "n/a ± n/a".
+func auc(st eval.Stat, withStd bool) string {
+	if math.IsNaN(st.Mean) {
+		return "n/a"
+	}
+	if !withStd {
+		return fmt.Sprintf("%.4f", st.Mean)
+	}
+	return fmt.Sprintf("%.4f ± %.4f", st.Mean, st.Std)
 }
 
 // seconds formats a duration in seconds with three significant digits.

@@ -303,3 +303,26 @@ func BenchmarkSeedCV(b *testing.B) {
 		}
 	}
 }
+
+// A hold-out capture of scans only (pcapsess rows of a loopback nmap run)
+// has no ROC curve: its AUC prints as n/a and is null in the JSON, and the
+// model trained on the seed's rows still catches most of the scans.
+func TestHoldoutOneClass(t *testing.T) {
+	dir := t.TempDir()
+	stdout, _ := runModelpick(t, smallCSV, "--folds", "3", "--candidates", "DecisionTree",
+		"--holdout", "../../testdata/lo-nmap.csv", "--report", dir)
+	hold := stdout[strings.Index(stdout, "Hold-out"):]
+	if !strings.Contains(hold, " n/a ") {
+		t.Errorf("hold-out table:\n%s", hold)
+	}
+	b, _ := os.ReadFile(dir + "/report.json")
+	if !strings.Contains(string(b), `"roc_auc": {
+          "mean": null`) {
+		t.Error("report.json does not hold a null AUC for the one-class hold-out")
+	}
+	rep := readReport(t, dir)
+	r := rep.Holdout.Results[0]
+	if r.TN.Mean != 0 || r.FP.Mean != 0 || r.TP.Mean+r.FN.Mean != 208 || r.Recall.Mean < 0.9 {
+		t.Errorf("hold-out on 208 scans: %+v", r)
+	}
+}
