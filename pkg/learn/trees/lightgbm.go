@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"scanwatch/pkg/learn"
 )
 
 // Exported models: GBDT is written as LightGBM writes a binary gbdt model
@@ -189,3 +191,9 @@ func importances(features []string, trees []*Tree) []importance {
 	slices.SortStableFunc(out, func(a, b importance) int { return b.splits - a.splits })
 	return out
 }
+
+var (
+	_ learn.Exporter = (*GBDT)(nil)
+	_ learn.Exporter = (*RandomForest)(nil)
+	_ learn.Exporter = (*DecisionTree)(nil)
+)
