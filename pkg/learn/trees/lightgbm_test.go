@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -125,7 +126,7 @@ func TestExportTinyExact(t *testing.T) {
 }
 
 func TestDeterministicExport(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it changes GOMAXPROCS.
 	d := loadSeedTrain(t)
 	fit := func(m learn.Exporter) []byte {
 		if err := m.Fit(d); err != nil {
@@ -142,6 +143,15 @@ func TestDeterministicExport(t *testing.T) {
 	}
 	if a, b := fit(&RandomForest{Trees: 5, Seed: 7}), fit(&RandomForest{Trees: 5, Seed: 7}); !bytes.Equal(a, b) {
 		t.Error("two RandomForest fits with one seed export different bytes")
+	}
+	// Trees are grown in parallel; the result must not depend on how many.
+	prev := runtime.GOMAXPROCS(1)
+	serial := fit(&RandomForest{Trees: 5, Seed: 7})
+	runtime.GOMAXPROCS(max(prev, 2))
+	parallel := fit(&RandomForest{Trees: 5, Seed: 7})
+	runtime.GOMAXPROCS(prev)
+	if !bytes.Equal(serial, parallel) {
+		t.Error("RandomForest depends on GOMAXPROCS")
 	}
 	if a, b := fit(&RandomForest{Trees: 5, Seed: 7}), fit(&RandomForest{Trees: 5, Seed: 8}); bytes.Equal(a, b) {
 		t.Error("RandomForest ignores its seed")
