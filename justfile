@@ -76,3 +76,17 @@ bench-flood packets="5000000":
         /usr/bin/time -f "--max-sessions $cap: %e s, max RSS %M KB" {{bin}}/pcapsess -r "$f" --max-sessions $cap 2>&1 >/dev/null | tail -2
     done
     rm -rf "$d"
+
+# Build datasets/train and datasets/delayed: real nmap scans and real clients on lo, captured by pcapsess (root).
+dataset:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "$(id -u)" != 0 ]; then echo "just dataset needs root (raw nmap scans, live capture on lo)" >&2; exit 1; fi
+    just deps
+    mkdir -p {{bin}}
+    go build -ldflags "{{ldflags}}" -o {{bin}}/pcapsess ./cmd/pcapsess
+    go build -ldflags "{{ldflags}}" -o {{bin}}/trafficgen ./cmd/trafficgen
+    {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/train
+    {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/delayed \
+        --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 --max-passes 1 \
+        --scan-base 127.0.66.110 --source 127.0.67.2 --rate 10/s --concurrency 2 --chunk 200 --normal-max 8m

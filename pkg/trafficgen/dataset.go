@@ -391,6 +391,10 @@ func captureClass(ctx context.Context, o DatasetOptions, label int, path string,
 			}
 		}
 	})
+	// The traffic stops at once if pcapsess ends before we stop it: rows
+	// would be missing from the middle of the class.
+	trafficCtx, cancelTraffic := context.WithCancel(ctx)
+	defer cancelTraffic()
 	wg.Go(func() {
 		err := copyRows(stdout, out, c)
 		io.Copy(io.Discard, stdout) // never leave pcapsess blocked on a full pipe
@@ -398,18 +402,32 @@ func captureClass(ctx context.Context, o DatasetOptions, label int, path string,
 		c.readErr, c.finished = err, true
 		c.cond.Broadcast()
 		c.mu.Unlock()
+		cancelTraffic()
 	})
 	stopped := false
+	var waitErr error
 	stop := func() error {
 		if stopped {
-			return nil
+			return waitErr
 		}
 		stopped = true
 		cmd.Process.Signal(syscall.SIGINT)
 		wg.Wait()
-		return cmd.Wait()
+		waitErr = cmd.Wait()
+		return waitErr
 	}
 	defer stop()
+	// early reports pcapsess ending on its own (killed, or failed).
+	early := func(err error) error {
+		c.mu.Lock()
+		finished := c.finished
+		c.mu.Unlock()
+		if !finished || ctx.Err() != nil {
+			return err
+		}
+		werr := stop()
+		return fmt.Errorf("pcapsess ended during the capture (%v; did something signal it?): %w", werr, err)
+	}
 
 	// Wait until pcapsess captures: repeat the start marker until its row
 	// arrives (a packet sent before the socket opened is simply not seen).
@@ -431,13 +449,13 @@ wait:
 	}
 	tick.Stop()
 
-	cmds, err := traffic(ctx, c)
+	cmds, err := traffic(trafficCtx, c)
 	cm.Commands = cmds
 	if err != nil {
-		return cm, err
+		return cm, early(err)
 	}
 	if _, err := c.sync(ctx); err != nil {
-		return cm, err
+		return cm, early(err)
 	}
 	if err := stop(); err != nil {
 		return cm, fmt.Errorf("pcapsess: %w", err)

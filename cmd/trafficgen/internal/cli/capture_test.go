@@ -36,6 +36,18 @@ func needRootTools(t *testing.T, tools ...string) {
 	}
 }
 
+// needTools skips a test whose tools are missing.
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: sudo apt-get install %s", tool, tool)
+		}
+	}
+}
+
+func itoa(n uint16) string { return strconv.Itoa(int(n)) }
+
 // tcpPacket is what the tests look at in a captured packet.
 type tcpPacket struct {
 	Src, Dst         netip.AddrPort

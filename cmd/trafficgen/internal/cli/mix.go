@@ -63,16 +63,24 @@ func (c *MixCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if c.Timing < 0 || c.Timing > 5 || c.MaxRetries < 0 || c.MaxRetries > 10 {
 		return cliutil.Usagef("--timing must be within 0..5 and --max-retries within 0..10")
 	}
+	target, err := c.Target.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	if len(serve) > 0 && !c.PlanOnly {
+		srv, err := trafficgen.Serve(target, serve)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		serve = srv.Ports() // --serve 0 means a free port
+	}
 	plan, err := trafficgen.Plan(c.Seed, c.Steps, c.P, trafficgen.PlanConfig{
 		Techniques: techs, ScanSpan: span, ScanPortsMin: c.ScanMin, ScanPortsMax: c.ScanMax,
 		NormalPorts: ports, Serve: serve,
 	})
 	if err != nil {
 		return cliutil.Usage(err)
-	}
-	target, err := c.Target.resolve(ctx)
-	if err != nil {
-		return err
 	}
 	src, err := trafficgen.ParseSource(c.Source, target)
 	if err != nil {
@@ -115,13 +123,6 @@ func (c *MixCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		if nmap, err = trafficgen.Preflight(c.Nmap, used); err != nil {
 			return err
 		}
-	}
-	if len(serve) > 0 {
-		srv, err := trafficgen.Serve(target, serve)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
 	}
 	st, err := trafficgen.RunMix(ctx, trafficgen.MixOptions{
 		Plan: plan, Target: target, Source: src, ScanSource: scanSrc, Rate: rate, Duration: c.Duration,
