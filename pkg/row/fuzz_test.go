@@ -1,10 +1,13 @@
 package row
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +66,35 @@ func FuzzReader(f *testing.F) {
 				if err := r2.Read(&y); err != nil {
 					t.Fatalf("%s: re-read row %d: %v\n%s", format, i, err, b.String())
 				}
+			}
+		}
+	})
+}
+
+// FuzzCSVScanner checks the record splitter against encoding/csv: where
+// encoding/csv reads a record, the scanner must read the same fields.
+func FuzzCSVScanner(f *testing.F) {
+	for _, s := range []string{"a,b,c\n", "\"a,b\",\"c\"\"d\"\n", "\"x\ny\",z\r\n", "a,,\n\n,b\n", "\"a\"b,c\n", "a\"b\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ref := csv.NewReader(bytes.NewReader(data))
+		ref.FieldsPerRecord = -1
+		s := &csvScanner{br: bufio.NewReader(bytes.NewReader(data))}
+		for n := 0; n < 100; n++ {
+			want, werr := ref.Read()
+			got, gerr := s.Read()
+			if werr != nil {
+				if werr == io.EOF && gerr != io.EOF {
+					t.Fatalf("record %d: encoding/csv ends, scanner read %q (%v)", n, got, gerr)
+				}
+				return // encoding/csv fails; the scanner may fail differently
+			}
+			if gerr != nil {
+				t.Fatalf("record %d: scanner error %v, encoding/csv read %q", n, gerr, want)
+			}
+			if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
+				t.Fatalf("record %d: scanner %q, encoding/csv %q", n, got, want)
 			}
 		}
 	})

@@ -99,7 +99,7 @@ func TestBadInputNamesFileLineColumn(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"", "read x.csv: empty input: no header line"},
 		{"SYN,ACK\n1,2\n1,x\n", `read x.csv line 3: column ACK: "x" is not an integer`},
-		{"SYN,ACK\n1,2\n1\n", "read x.csv line 3: wrong number of fields"},
+		{"SYN,ACK\n1,2\n1\n", "read x.csv line 3: wrong number of fields: 1, the header has 2"},
 		{"duration\nNaN\n", `read x.csv line 2: column duration: "NaN" is not a finite number`},
 		{"duration\n-1\n", "read x.csv line 2: duration is negative"},
 		{"src_port\n70000\n", `column src_port: "70000" is not a port number`},
