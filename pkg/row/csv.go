@@ -182,7 +182,7 @@ func (w *csvWriter) Close() error {
 }
 
 func appendCSVField(b []byte, s string) []byte {
-	if !strings.ContainsAny(s, ",\"\r\n") && (s == "" || (s[0] != ' ' && s[0] != '\t')) {
+	if !needsQuotes(s) {
 		return append(b, s...)
 	}
 	b = append(b, '"')
@@ -193,4 +193,19 @@ func appendCSVField(b []byte, s string) []byte {
 		b = append(b, s[i])
 	}
 	return append(b, '"')
+}
+
+// needsQuotes is a byte loop rather than strings.ContainsAny, which builds
+// a set per call: this runs for every pass-through field.
+func needsQuotes(s string) bool {
+	if s != "" && (s[0] == ' ' || s[0] == '\t') {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', '"', '\r', '\n':
+			return true
+		}
+	}
+	return false
 }

@@ -167,11 +167,15 @@ func (b *batch) add(r *row.Row, cols []row.Column) {
 
 func (c *cmd) scoreAndWrite(ctx context.Context, model *trees.Predictor, w row.Writer, batches <-chan *batch, free chan<- *batch) error {
 	var failed error
+	nf := len(model.Features())
+	scores := make([]float64, batchRows)
 	for b := range batches {
-		nf := len(model.Features())
+		if failed == nil && b.n > 0 {
+			failed = model.ProbBatch(b.x[:b.n*nf], scores[:b.n])
+		}
 		for i := 0; i < b.n && failed == nil; i++ {
 			rec := &b.rows[i]
-			score := model.Prob(b.x[i*nf : (i+1)*nf])
+			score := scores[i]
 			rec.Prediction = 0
 			if score >= c.Threshold {
 				rec.Prediction = 1
