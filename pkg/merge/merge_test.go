@@ -165,9 +165,9 @@ func TestSamplerKeepsExactlyTheSmallestCount(t *testing.T) {
 	}
 }
 
-// BenchmarkMerge measures csvmerge's streaming throughput on ~1 M rows:
-// the seed's train set repeated to 1 M rows in one CSV file, merged with
-// itself once (so 2 files, ~1 M rows in total).
+// BenchmarkMerge measures csvmerge's throughput on ~1 M rows: the seed's
+// train set repeated to 0.5 M rows in one CSV file, merged with itself (2
+// files, ~1 M rows), streaming, balanced (two passes) and shuffled.
 func BenchmarkMerge(b *testing.B) {
 	in := seedInputs(b)
 	var seed bytes.Buffer
@@ -191,12 +191,22 @@ func BenchmarkMerge(b *testing.B) {
 	f.Close()
 	rows := 2 * reps * nSeed
 	files, _ := FileInputs([]string{path, path}, nil)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		st, err := Merge(context.Background(), files, io.Discard, Options{Require: SeedRequire(), Format: "csv"})
-		if err != nil || st.Out != rows {
-			b.Fatalf("%v, %d rows", err, st.Out)
-		}
+	for _, mode := range []struct {
+		name string
+		opt  Options
+	}{
+		{"stream", Options{Require: SeedRequire(), Format: "csv"}},
+		{"balance", Options{Require: SeedRequire(), Format: "csv", Balance: true}},
+		{"shuffle", Options{Require: SeedRequire(), Format: "csv", Shuffle: true}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				st, err := Merge(context.Background(), files, io.Discard, mode.opt)
+				if err != nil || st.In != rows {
+					b.Fatalf("%v, %d rows", err, st.In)
+				}
+			}
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
-	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
