@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
@@ -102,6 +103,9 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 			cand, err := findCandidate(all, n)
 			if err != nil {
 				return cliutil.Usage(err)
+			}
+			if slices.ContainsFunc(chosen, func(c eval.Candidate) bool { return c.Name == cand.Name }) {
+				continue // named twice: evaluate once
 			}
 			chosen = append(chosen, cand)
 		}
