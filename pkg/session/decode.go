@@ -125,7 +125,9 @@ func (d *Decoder) decode(data []byte, ts int64) decodeResult {
 		copy(p.dst[:], ip.DstIP.To16())
 		p.v6 = true
 		p.ttl = ip.HopLimit
-		ext := len(ip.Payload) - len(t.Contents) - len(t.Payload)
+		// Extension headers lie between the fixed header and TCP's; both
+		// slices share the packet's backing array, so capacities give offsets.
+		ext := cap(ip.Contents) - cap(t.Contents) - 40
 		p.payloadLen = int(ip.Length) - ext - hdr
 	default:
 		return decodedMalformed
@@ -143,6 +145,9 @@ func (d *Decoder) fromIPv6Payload(ts int64) decodeResult {
 	ip := &d.ip6
 	payload := ip.Payload
 	next := ip.NextHeader
+	if ip.HopByHop != nil { // gopacket decodes hop-by-hop as part of IPv6
+		next = ip.HopByHop.NextHeader
+	}
 	for next != layers.IPProtocolTCP {
 		if next != layers.IPProtocolIPv6HopByHop && next != layers.IPProtocolIPv6Routing &&
 			next != layers.IPProtocolIPv6Destination {
@@ -161,7 +166,7 @@ func (d *Decoder) fromIPv6Payload(ts int64) decodeResult {
 	*p = tcpPacket{ts: ts, v6: true, ttl: ip.HopLimit}
 	copy(p.src[:], ip.SrcIP.To16())
 	copy(p.dst[:], ip.DstIP.To16())
-	ext := len(ip.Payload) - len(payload)
+	ext := cap(ip.Contents) - cap(d.tcp.Contents) - 40
 	p.payloadLen = max(int(ip.Length)-ext-int(d.tcp.DataOffset)*4, 0)
 	d.fillTCP()
 	return decodedTCP
