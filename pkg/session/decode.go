@@ -23,6 +23,7 @@ type Decoder struct {
 	tcp     layers.TCP
 	pkt     tcpPacket
 	raw     bool // raw-IP link: IPv6 packets are decoded by hand
+	fast    bool // Ethernet link: try fastEthernetIPv4TCP first
 }
 
 // NewDecoder returns a decoder for captures of the given link type.
@@ -55,6 +56,7 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 		d.parser.AddDecodingLayer(l)
 	}
 	d.parser.IgnoreUnsupported = true
+	d.fast = link == layers.LinkTypeEthernet
 	d.raw = first == layers.LayerTypeIPv4 && (link == layers.LinkTypeRaw || link == 12)
 	return d, nil
 }
@@ -76,6 +78,9 @@ const (
 
 // decode fills d.pkt from one packet.
 func (d *Decoder) decode(data []byte, ts int64) decodeResult {
+	if d.fast && d.fastEthernetIPv4TCP(data, ts) {
+		return decodedTCP
+	}
 	d.decoded = d.decoded[:0]
 	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
 		// Raw-IP link types carry both versions.

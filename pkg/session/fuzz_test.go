@@ -72,3 +72,30 @@ func FuzzCapture(f *testing.F) {
 		tab.Run(context.Background(), src, dec, RunOptions{})
 	})
 }
+
+// FuzzFastPathAgrees: wherever the hand decoder accepts a packet, the
+// DecodingLayerParser must decode it to the same fields.
+func FuzzFastPathAgrees(f *testing.F) {
+	data, err := os.ReadFile("../../testdata/pcap/nmap-lo.pcap")
+	if err == nil {
+		for off := 24; off+16 < len(data) && off < 6000; {
+			n := int(data[off+8]) | int(data[off+9])<<8
+			f.Add(data[off+16 : off+16+n])
+			off += 16 + n
+		}
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		fast, _ := NewDecoder(layers.LinkTypeEthernet)
+		slow, _ := NewDecoder(layers.LinkTypeEthernet)
+		slow.fast = false
+		if !fast.fastEthernetIPv4TCP(pkt, 7) {
+			return
+		}
+		if got := slow.decode(pkt, 7); got != decodedTCP {
+			t.Fatalf("fast path accepted a packet the parser calls %d", got)
+		}
+		if fast.pkt != slow.pkt {
+			t.Fatalf("fast %+v\nslow %+v", fast.pkt, slow.pkt)
+		}
+	})
+}
