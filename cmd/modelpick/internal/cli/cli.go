@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -125,6 +127,18 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 		return cliutil.Usagef("--model names the model to export: give --export FILE too")
 	}
 
+	// Fail before minutes of training, not after, on a place we cannot write.
+	if c.Export != "" {
+		if err := checkWritableDir(filepath.Dir(c.Export)); err != nil {
+			return fmt.Errorf("--export %s: %w", c.Export, err)
+		}
+	}
+	if c.Report != "" {
+		if err := checkWritableDir(c.Report); err != nil {
+			return fmt.Errorf("--report %s: %w", c.Report, err)
+		}
+	}
+
 	d, cols, err := loadFile(c.File, stdin, c.Features, nil)
 	if err != nil {
 		return err
@@ -147,9 +161,6 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 	steps := len(chosen) * c.Folds
 	if hold != nil {
 		steps += len(chosen)
-	}
-	if c.Export != "" {
-		steps++
 	}
 	bar := newBar(stderr, steps)
 	folds := learn.StratifiedFolds(d.Y, c.Folds, c.Seed)
@@ -178,21 +189,11 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 			out.Holdout = append(out.Holdout, r)
 		}
 	}
-	if c.Export != "" {
-		if exportCand == nil {
-			cand := defaultExport(all, out.CV)
-			exportCand = &cand
-		}
-		bar.Describe("export " + exportCand.Name)
-		if err := export(*exportCand, d, c.Export, out); err != nil {
-			bar.Clear()
-			return err
-		}
-		bar.Add(1)
-	}
 	bar.Finish()
 	bar.Clear()
 
+	// The table first: if the export fails, the cross-validation's results
+	// are not lost with it.
 	writeTable(stdout, summaries(out.CV), true)
 	writeVerdicts(stdout, summaries(out.CV))
 	if hold != nil {
@@ -200,6 +201,13 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 		writeTable(stdout, summaries(out.Holdout), false)
 	}
 	if c.Export != "" {
+		if exportCand == nil {
+			cand := defaultExport(all, out.CV)
+			exportCand = &cand
+		}
+		if err := export(*exportCand, d, c.Export, out); err != nil {
+			return err
+		}
 		fmt.Fprintf(stderr, "%s: wrote %s: %s trained on all %d rows, features %s; leaves reproduces its probabilities on every row (max difference %.2g)\n",
 			tool, out.ExportTo, out.Exported, out.Rows, strings.Join(out.Features, " "), out.ExportMax)
 	}
@@ -210,6 +218,20 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "%s: wrote report.md, report.json, roc.svg, roc.png, speed.svg and speed.png in %s\n", tool, c.Report)
 	}
 	return nil
+}
+
+// checkWritableDir makes dir if needed and checks that a file can be
+// created in it.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".modelpick-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func inputName(path string) string {
