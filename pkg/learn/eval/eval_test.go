@@ -38,6 +38,27 @@ func TestConfusionMetricsByHand(t *testing.T) {
 	}
 }
 
+// Known answers from scikit-learn 1.2.1's metrics for two real confusion
+// matrices (see pkg/learn/baseline/testdata/sklearn_known_answers.py).
+func TestMetricsMatchScikitLearn(t *testing.T) {
+	cases := []struct {
+		c                             Confusion
+		acc, mcc, prec, rec, f1, tol float64
+	}{
+		{Confusion{TP: 12254, TN: 11959, FN: 254, FP: 44}, 0.987842, 0.975826, 0.996422, 0.979693, 0.987987, 5e-7},
+		{Confusion{TP: 7508, TN: 11995, FN: 5000, FP: 8}, 0.795684, 0.650038, 0.998936, 0.600256, 0.749900, 5e-7},
+	}
+	for _, k := range cases {
+		got := []float64{k.c.Accuracy(), k.c.MCC(), k.c.Precision(), k.c.Recall(), k.c.F1()}
+		want := []float64{k.acc, k.mcc, k.prec, k.rec, k.f1}
+		for i, name := range []string{"accuracy", "MCC", "precision", "recall", "F1"} {
+			if math.Abs(got[i]-want[i]) > k.tol {
+				t.Errorf("%+v: %s = %.6f, scikit-learn %.6f", k.c, name, got[i], want[i])
+			}
+		}
+	}
+}
+
 func TestDegenerateConfusion(t *testing.T) {
 	c := Confusion{TP: 0, TN: 5}
 	if c.MCC() != 0 || c.Precision() != 0 || c.Recall() != 0 || c.F1() != 0 || c.Accuracy() != 1 {
