@@ -42,7 +42,7 @@ func TestConfusionMetricsByHand(t *testing.T) {
 // matrices (see pkg/learn/baseline/testdata/sklearn_known_answers.py).
 func TestMetricsMatchScikitLearn(t *testing.T) {
 	cases := []struct {
-		c                             Confusion
+		c                            Confusion
 		acc, mcc, prec, rec, f1, tol float64
 	}{
 		{Confusion{TP: 12254, TN: 11959, FN: 254, FP: 44}, 0.987842, 0.975826, 0.996422, 0.979693, 0.987987, 5e-7},
