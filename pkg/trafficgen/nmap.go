@@ -93,6 +93,10 @@ func (o ScanOptions) nmapPath() string {
 // Preflight checks what a scan needs before any packet is sent: the nmap
 // binary, and root for raw-socket techniques.
 func Preflight(nmap string, techniques []Technique) (string, error) {
+	return preflight(nmap, techniques, os.Geteuid())
+}
+
+func preflight(nmap string, techniques []Technique, euid int) (string, error) {
 	if nmap == "" {
 		nmap = "nmap"
 	}
@@ -100,7 +104,7 @@ func Preflight(nmap string, techniques []Technique) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("nmap not found (%s): install it with `sudo apt-get install nmap`", nmap)
 	}
-	if os.Geteuid() != 0 {
+	if euid != 0 {
 		for _, t := range techniques {
 			if t.Raw {
 				return "", fmt.Errorf("technique %s (%s) sends raw packets and needs root: run as root (sudo), or use only sT (connect)", t.Short(), t.Name)

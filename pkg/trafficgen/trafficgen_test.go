@@ -277,3 +277,21 @@ func TestPlanNormalDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestPreflight(t *testing.T) {
+	if _, err := preflight("/nonexistent/nmap", nil, 0); err == nil || !strings.Contains(err.Error(), "apt-get install nmap") {
+		t.Errorf("missing nmap: err = %v", err)
+	}
+	sh := "sh" // any binary on PATH stands in for nmap here; nothing is run
+	connect, _ := ParseTechniques("sT")
+	raw, _ := ParseTechniques("sT,sF")
+	if _, err := preflight(sh, connect, 1000); err != nil {
+		t.Errorf("connect scan as non-root: %v", err)
+	}
+	if _, err := preflight(sh, raw, 1000); err == nil || !strings.Contains(err.Error(), "needs root") || !strings.Contains(err.Error(), "sF") {
+		t.Errorf("raw scan as non-root: err = %v", err)
+	}
+	if _, err := preflight(sh, raw, 0); err != nil {
+		t.Errorf("raw scan as root: %v", err)
+	}
+}

@@ -82,13 +82,13 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil || !src.IsValid() {
 		return cliutil.Usagef("--source %q: want a loopback address", c.Source)
 	}
-	nmap, err := trafficgen.Preflight(c.Nmap, techs)
-	if err != nil {
-		return err
-	}
 	pcapsess, err := exec.LookPath(c.Pcapsess)
 	if err != nil {
 		return fmt.Errorf("pcapsess not found (%s): build it with `just build` and pass --pcapsess bin/pcapsess", c.Pcapsess)
+	}
+	nmap, err := trafficgen.Preflight(c.Nmap, techs)
+	if err != nil {
+		return err
 	}
 	m, err := trafficgen.RunDataset(ctx, trafficgen.DatasetOptions{
 		Out: c.Out, Pcapsess: pcapsess, Iface: c.Iface, Window: c.Window, Target: target,
