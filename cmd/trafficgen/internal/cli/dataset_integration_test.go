@@ -82,6 +82,7 @@ func TestDatasetFlow(t *testing.T) {
 		techOf[trafficgen.ScannerSource(base, 0, i)] = tech
 	}
 	perTech := map[string]int{}
+	covered := map[string]map[uint16]bool{}
 	for _, r := range bad {
 		if r.Label != 1 {
 			t.Fatalf("bad.csv row with label %d: %+v", r.Label, r)
@@ -92,6 +93,10 @@ func TestDatasetFlow(t *testing.T) {
 			continue
 		}
 		perTech[tech]++
+		if covered[tech] == nil {
+			covered[tech] = map[uint16]bool{}
+		}
+		covered[tech][r.DstPort] = true
 		if r.DstIP != netip.MustParseAddr("127.0.0.1") || r.DstPort < 1 || r.DstPort > ports {
 			t.Errorf("%s row to %s:%d, outside the scan", tech, r.DstIP, r.DstPort)
 		}
@@ -99,11 +104,11 @@ func TestDatasetFlow(t *testing.T) {
 			t.Errorf("%s row to port %d: %v (SYN %d ACK %d FIN %d RST %d URG %d PSH %d)", tech, r.DstPort, err, r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH)
 		}
 	}
-	// One session per probed port: retransmissions to an open port fall
-	// within --window of the first probe.
+	// One session per probed port, give or take a retransmission to an open
+	// port more than --window after its first probe (a second session).
 	for _, tech := range strings.Split(trafficgen.DefaultTechniques, ",") {
-		if perTech[tech] != ports {
-			t.Errorf("%s: %d rows, want one per port (%d)", tech, perTech[tech], ports)
+		if len(covered[tech]) != ports || perTech[tech] > ports+3 {
+			t.Errorf("%s: %d rows covering %d ports, want about one per port (%d)", tech, perTech[tech], len(covered[tech]), ports)
 		}
 	}
 	if len(bad) < 250 {
@@ -138,7 +143,7 @@ func TestDatasetFlow(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Bad.Rows != len(bad) || m.Good.Rows != len(good) || m.Bad.PerKind["sX"] != ports {
+	if m.Bad.Rows != len(bad) || m.Good.Rows != len(good) || m.Bad.PerKind["sX"] != perTech["sX"] {
 		t.Errorf("manifest disagrees with the files: bad %d/%d good %d/%d sX %d", m.Bad.Rows, len(bad), m.Good.Rows, len(good), m.Bad.PerKind["sX"])
 	}
 }
