@@ -90,3 +90,15 @@ dataset:
     {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/delayed \
         --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 --max-passes 1 \
         --scan-base 127.0.66.110 --source 127.0.67.2 --rate 10/s --concurrency 2 --chunk 200 --normal-max 8m
+
+# Build datasets/netns: nmap scans and normal clients across a veth pair between two network namespaces, captured in the target namespace (root, ~1 min).
+dataset-netns:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "$(id -u)" != 0 ]; then echo "just dataset-netns needs root (network namespaces, raw nmap scans)" >&2; exit 1; fi
+    just deps
+    mkdir -p {{bin}}
+    go build -ldflags "{{ldflags}}" -o {{bin}}/pcapsess ./cmd/pcapsess
+    go build -ldflags "{{ldflags}}" -o {{bin}}/trafficgen ./cmd/trafficgen
+    go build -ldflags "{{ldflags}}" -o {{bin}}/netnsdata ./internal/netnsdata/cmd/netnsdata
+    {{bin}}/netnsdata --out datasets/netns --pcapsess {{bin}}/pcapsess --trafficgen {{bin}}/trafficgen
