@@ -77,6 +77,26 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return cliutil.Report(tool, stderr, err)
 }
 
+// Help gives every traffic command the reason for the target guard.
+func (NormalCmd) Help() string { return trafficgen.GuardHelp }
+
+// Help explains the target guard and root.
+func (ScanCmd) Help() string {
+	return trafficgen.GuardHelp + "\n\nAll techniques but connect (sT) send raw packets: run as root."
+}
+
+// Help explains the target guard.
+func (MixCmd) Help() string { return trafficgen.GuardHelp }
+
+// Help says what the dataset flow needs.
+func (DatasetCmd) Help() string {
+	return `Needs root (raw scans, live capture), nmap and a built pcapsess. For each class it
+starts pcapsess -i lo --label L --host (this class's source addresses) as a
+child, waits for a marker row proving the capture runs, makes the traffic,
+then waits for a final marker row and stops pcapsess with SIGINT. Targets are
+loopback only.`
+}
+
 // parseRate reads "200/s", "30/m", "5/h" or a bare number (per second).
 func parseRate(s string) (float64, error) {
 	s = strings.TrimSpace(s)
@@ -201,7 +221,7 @@ type ScanCmd struct {
 	Interface   string        `help:"nmap -e (default lo when --source is set and the target is loopback)."`
 	HostTimeout time.Duration `name:"host-timeout" default:"30m" help:"Give up on a scan after this long (nmap --host-timeout)."`
 	Nmap        string        `default:"nmap" help:"nmap binary."`
-	Truth       string        `placeholder:"FILE" help:"Append one ground-truth NDJSON record per nmap run to FILE (- = stdout)."`
+	Truth       string        `placeholder:"FILE" help:"Write one ground-truth NDJSON record per nmap run to FILE (- = stdout)."`
 }
 
 func (c *ScanCmd) options(ctx context.Context) ([]trafficgen.ScanOptions, error) {
