@@ -91,7 +91,7 @@ dataset:
         --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 --max-passes 1 \
         --scan-base 127.0.66.110 --source 127.0.67.2 --rate 10/s --concurrency 2 --chunk 200 --normal-max 8m
 
-# Build datasets/netns: nmap scans and normal clients across a veth pair between two network namespaces, captured in the target namespace (root, ~1 min).
+# Build datasets/netns: nmap scans and normal clients across a veth pair between two network namespaces, captured in the target namespace, plus a slow subset in datasets/netns/delayed (root, ~5 min).
 dataset-netns:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -102,3 +102,21 @@ dataset-netns:
     go build -ldflags "{{ldflags}}" -o {{bin}}/trafficgen ./cmd/trafficgen
     go build -ldflags "{{ldflags}}" -o {{bin}}/netnsdata ./internal/netnsdata/cmd/netnsdata
     {{bin}}/netnsdata --out datasets/netns --pcapsess {{bin}}/pcapsess --trafficgen {{bin}}/trafficgen
+    {{bin}}/netnsdata --out datasets/netns/delayed --id 78 --pcapsess {{bin}}/pcapsess --trafficgen {{bin}}/trafficgen \
+        --scan-ports 1-40 --scan-delay 1s --rate 10 --concurrency 2 --chunk 100 --normal-max 5m
+
+# Rebuild models/model.txt (the embedded default): GBDT(210) on every evidence column, trained on datasets/train + datasets/delayed (see models/README.md).
+train:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p {{bin}}
+    go build -ldflags "{{ldflags}}" -o {{bin}}/csvmerge ./cmd/csvmerge
+    go build -ldflags "{{ldflags}}" -o {{bin}}/modelpick ./cmd/modelpick
+    {{bin}}/csvmerge datasets/train/merged.csv datasets/delayed/merged.csv \
+        | {{bin}}/modelpick - --features extended --candidates 'GBDT(210)' --model 'GBDT(210)' --export models/model.txt
+    go test -count=1 ./models
+
+# New captures on lo (just dataset, root), then a new default model (just train).
+retrain:
+    just dataset
+    just train

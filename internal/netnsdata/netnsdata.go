@@ -196,9 +196,11 @@ type BuildCmd struct {
 	ScanPorts   string        `name:"scan-ports" default:"1-1000" help:"Ports every technique scans."`
 	Timing      int           `default:"3" help:"nmap -T."`
 	MaxRetries  int           `name:"max-retries" default:"1" help:"nmap --max-retries."`
+	ScanDelay   time.Duration `name:"scan-delay" help:"nmap --scan-delay between probes (slow scans)."`
 	NormalPorts string        `name:"normal-ports" default:"1-12000" help:"Sweep range of the normal clients."`
 	Serve       string        `default:"18080,18081,18082" help:"Ports the target's HTTP server listens on."`
 	Rate        float64       `default:"400" help:"Normal actions per second."`
+	Concurrency int           `default:"4" help:"Parallel normal clients."`
 	Chunk       int           `default:"2000" help:"Normal actions per client run (rows are counted between runs)."`
 	NormalMax   time.Duration `name:"normal-max" default:"3m" help:"Give up on normal traffic after this long."`
 	Window      time.Duration `default:"500ms" help:"pcapsess --window."`
@@ -292,6 +294,9 @@ func (c *BuildCmd) run(ctx context.Context, stderr io.Writer) error {
 	for _, t := range techs {
 		args := []string{"scan", "--target", p.TargetV4, "--allow-target", p.TargetV4, "--technique", t.Short(),
 			"--ports", c.ScanPorts, "--timing", strconv.Itoa(c.Timing), "--max-retries", strconv.Itoa(c.MaxRetries)}
+		if c.ScanDelay > 0 {
+			args = append(args, "--scan-delay", c.ScanDelay.String())
+		}
 		part, err := cp.capture(ctx, 1, bad, t.Short(), func(ctx context.Context, rows func() int) (string, error) {
 			cmd := netns.Command(ctx, p.Scanner, c.Trafficgen, args...)
 			cmd.Stderr = stderr
@@ -342,7 +347,7 @@ func (c *BuildCmd) run(ctx context.Context, stderr io.Writer) error {
 				return desc, fmt.Errorf("normal traffic gave %d rows in %s, fewer than the %d scan rows", rows(), c.NormalMax, badRows)
 			}
 			args := []string{"normal", "--target", p.TargetV4, "--ports", c.NormalPorts, "--serve", c.Serve,
-				"--rate", fmt.Sprint(c.Rate), "--count", strconv.Itoa(c.Chunk), "--duration", left.Round(time.Second).String(),
+				"--rate", fmt.Sprint(c.Rate), "--concurrency", strconv.Itoa(c.Concurrency), "--count", strconv.Itoa(c.Chunk), "--duration", left.Round(time.Second).String(),
 				"--seed", strconv.FormatUint(c.Seed+uint64(chunk), 10)}
 			if chunk == 0 {
 				desc = fmt.Sprintf("ip netns exec %s netnsdata %s (trafficgen.RunNormal; seeds %d+chunk, chunks until >= %d rows); server: ip netns exec %s netnsdata serve --addr %s --ports %s",
