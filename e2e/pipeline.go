@@ -377,3 +377,9 @@ func (bg *Background) Stop(limit time.Duration) error {
 
 // Addr returns 127.a.b.host.
 func Addr(a, b, host byte) netip.Addr { return netip.AddrFrom4([4]byte{127, a, b, host}) }
+
+// Wait waits for the process to exit by itself.
+func (bg *Background) Wait() error {
+	<-bg.done
+	return bg.err
+}
