@@ -120,3 +120,61 @@ train:
 retrain:
     just dataset
     just train
+
+# Latency of live detection: first probe → alert over the scans of a paced `trafficgen mix` (root, nmap; ~2 min).
+bench-latency steps="60" p="0.45" rate="30/m":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "$(id -u)" != 0 ]; then echo "just bench-latency needs root (live capture on lo, raw nmap scans)" >&2; exit 1; fi
+    command -v nmap >/dev/null || just deps
+    just build >/dev/null
+    go run ./internal/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
+
+# The seed's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert (root). Ctrl-C stops everything.
+demo steps="3000" p="0.03" rate="5/s" port="18080" quiet="2s":
+    #!/usr/bin/env bash
+    # No -e: the exit statuses are collected by hand (scanalert's 3 means alerts, not failure).
+    set -uo pipefail
+    if [ "$(id -u)" != 0 ]; then echo "just demo needs root (live capture on lo, raw nmap scans): sudo just demo" >&2; exit 1; fi
+    command -v nmap >/dev/null || just deps
+    just build >/dev/null || exit 1
+    d=$(mktemp -d /tmp/scanwatch-demo.XXXXXX)
+    echo "scanwatch demo: trafficgen mix → lo → pcapsess -i lo | scanclass | scanalert    (Ctrl-C stops)"
+    echo "files: $d/{truth.ndjson,alerts.json,trafficgen.log,pcapsess.log}"
+    # FIFOs instead of a | pipeline, so that every process has a pid to stop and wait for.
+    mkfifo "$d/rows" "$d/scored"
+    {{bin}}/pcapsess -i lo > "$d/rows" 2> "$d/pcapsess.log" & cap=$!
+    {{bin}}/scanclass < "$d/rows" > "$d/scored" & cls=$!
+    {{bin}}/scanalert --quiet {{quiet}} --log "$d/alerts.json" < "$d/scored" & det=$!
+    # Traffic starts once pcapsess is capturing: it drops root right after opening its socket.
+    for _ in $(seq 100); do [ "$(awk '/^Uid:/ {print $2}' /proc/$cap/status 2>/dev/null)" = 0 ] || break; sleep 0.05; done
+    {{bin}}/trafficgen mix --serve {{port}} --steps {{steps}} --p {{p}} --rate {{rate}} --duration 30m \
+        --truth "$d/truth.ndjson" 2> "$d/trafficgen.log" & gen=$!
+    alive() { for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+    interrupted=
+    trap 'interrupted=1' INT TERM
+    # Until Ctrl-C, the end of the mix, or a tool failing. (sleep & wait: the trap runs at once.)
+    while [ -z "$interrupted" ] && alive "$gen" && kill -0 "$cap" 2>/dev/null && kill -0 "$det" 2>/dev/null; do
+        sleep 0.2 & wait $! 2>/dev/null
+    done
+    [ -n "$interrupted" ] || sleep 1 # the mix ended: its last sessions go idle and leave pcapsess
+    # On a terminal Ctrl-C already reached every process; this covers kill -INT of the recipe alone.
+    # pcapsess writes its open sessions and exits: the end of input flows down to scanalert.
+    kill -INT "$gen" "$cap" 2>/dev/null
+    for _ in $(seq 100); do alive "$cap" "$cls" "$det" "$gen" || break; sleep 0.1; done
+    if alive "$cap" "$cls" "$det" "$gen"; then
+        echo "demo: still running 10 s after SIGINT: killing" >&2
+        kill -KILL "$cap" "$cls" "$det" "$gen" 2>/dev/null
+    fi
+    wait "$gen"; gst=$?
+    wait "$cap"; wait "$cls"
+    wait "$det"; st=$?
+    scans=$(grep -c '"kind":"scan"' "$d/truth.ndjson" 2>/dev/null)
+    starts=$(grep -c '"state":"start"' "$d/alerts.json" 2>/dev/null)
+    echo "demo: ${scans:-0} scans sent (ground truth $d/truth.ndjson), ${starts:-0} alerts raised ($d/alerts.json)"
+    tail -1 "$d/trafficgen.log"
+    case $st in
+        0|3) ;;
+        *) echo "demo: scanalert failed (exit $st)" >&2; exit 1 ;;
+    esac
+    if [ -z "$interrupted" ] && [ "$gst" != 0 ]; then echo "demo: trafficgen mix failed (exit $gst), see $d/trafficgen.log" >&2; exit 1; fi

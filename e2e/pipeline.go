@@ -275,9 +275,10 @@ func Replay(ctx context.Context, b Bins, pcap string, hosts []netip.Addr, scanal
 }
 
 // Sessions reads a capture back into session rows (`pcapsess -r FILE
-// --format ndjson`), for the ground truth of when each host sent its first
-// packet.
-func Sessions(ctx context.Context, b Bins, pcap string, hosts []netip.Addr) ([]row.Row, error) {
+// --format ndjson`, then `scanclass` when classify is set, which adds score
+// and prediction): the ground truth of when each host sent its first packet,
+// and of what the model made of each host's sessions.
+func Sessions(ctx context.Context, b Bins, pcap string, hosts []netip.Addr, classify bool) ([]row.Row, error) {
 	args := []string{"-r", pcap, "-q", "--format", "ndjson"}
 	for _, h := range hosts {
 		args = append(args, "--host", h.String())
@@ -288,6 +289,13 @@ func Sessions(ctx context.Context, b Bins, pcap string, hosts []netip.Addr) ([]r
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("pcapsess -r %s: %w\n%s", pcap, err, stderr.Bytes())
+	}
+	if classify && len(out) > 0 {
+		cmd := exec.CommandContext(ctx, b.Scanclass)
+		cmd.Stdin, cmd.Stderr = bytes.NewReader(out), &stderr
+		if out, err = cmd.Output(); err != nil {
+			return nil, fmt.Errorf("scanclass of %s: %w\n%s", pcap, err, stderr.Bytes())
+		}
 	}
 	rd, err := row.NewReader(bytes.NewReader(out), pcap, "ndjson")
 	if errors.Is(err, row.ErrEmpty) {

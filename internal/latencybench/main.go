@@ -102,14 +102,19 @@ func run(bin string, steps int, p float64, rate string, seed uint64, quiet time.
 	if err != nil {
 		return err
 	}
-	rows, err := e2e.Sessions(ctx, bins, pcap, hosts)
+	rows, err := e2e.Sessions(ctx, bins, pcap, hosts, true)
 	if err != nil {
 		return err
 	}
 	var probes []int64 // the scanner's sessions' first packets, sorted
+	var normal, normalFlagged int
 	for i := range rows {
-		if rows[i].SrcIP == scanner {
+		switch rows[i].SrcIP {
+		case scanner:
 			probes = append(probes, rows[i].StartRequest)
+		case source:
+			normal++
+			normalFlagged += rows[i].Prediction
 		}
 	}
 	slices.Sort(probes)
@@ -169,6 +174,7 @@ func run(bin string, steps int, p float64, rate string, seed uint64, quiet time.
 	fmt.Printf("\n%d scans alerted as their own episode (%d merged into the one before, %d missed)\n", len(wall), merged, missed)
 	fmt.Printf("first probe → alert on scanalert's stdout: p50 %.0f ms, p95 %.0f ms, max %.0f ms (target p95 ≤ 1000 ms)\n",
 		quantile(wall, 0.5), quantile(wall, 0.95), slices.Max(wall))
+	fmt.Printf("normal client %s: the model called %d of its %d sessions scans\n", source, normalFlagged, normal)
 	fmt.Printf("of which packet time (first probe → alert timestamp): p50 %.3f ms, p95 %.3f ms\n", quantile(packet, 0.5), quantile(packet, 0.95))
 	return nil
 }
