@@ -27,7 +27,7 @@ func requireLive(t *testing.T) {
 		t.Skip("end-to-end live test needs nmap: apt-get install nmap (or `just deps`)")
 	}
 	if testing.Short() {
-		t.Skip("end-to-end live test takes ~1 minute; skipped with -short")
+		t.Skip("end-to-end live test takes ~30 s; skipped with -short")
 	}
 }
 
