@@ -91,6 +91,10 @@ dataset:
         --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 --max-passes 1 \
         --scan-base 127.0.66.110 --source 127.0.67.2 --rate 10/s --concurrency 2 --chunk 200 --normal-max 8m
 
+# Every performance figure in the README, as ratios against references run on the same inputs (root for the live part).
+bench:
+    bash bench/run.sh
+
 # Build datasets/netns: nmap scans and normal clients across a veth pair between two network namespaces, captured in the target namespace, plus a slow subset in datasets/netns/delayed (root, ~5 min).
 dataset-netns:
     #!/usr/bin/env bash

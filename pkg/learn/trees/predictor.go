@@ -68,6 +68,9 @@ func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
 		// leaves accepts only v2/v3; v4 text models differ only here.
 		text = bytes.Replace(text, []byte("\nversion=v4"), []byte("\nversion=v3"), 1)
 	}
+	if err := checkTreeShapes(text); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
 	ens, err := loadLeaves(text)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -175,4 +178,71 @@ func (p *Predictor) ProbBatch(x []float64, out []float64) error {
 		}
 	}
 	return nil
+}
+
+// checkTreeShapes rejects trees whose child links do not form a tree:
+// leaves follows them without checks, and a cycle makes it loop forever
+// (found by FuzzLoadLightGBM). LightGBM numbers a node after its parent, so
+// every internal child index is greater than its parent's and each
+// internal node but the root has exactly one parent.
+func checkTreeShapes(text []byte) error {
+	blocks := strings.Split(string(text), "\nTree=")
+	for _, b := range blocks[1:] {
+		id, _, _ := strings.Cut(b, "\n")
+		fields := map[string]string{}
+		for _, l := range strings.Split(b, "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" {
+				break
+			}
+			k, v, _ := strings.Cut(l, "=")
+			fields[k] = v
+		}
+		leaves, err := strconv.Atoi(fields["num_leaves"])
+		if err != nil || leaves < 1 {
+			return fmt.Errorf("tree %s: bad num_leaves %q", id, fields["num_leaves"])
+		}
+		if leaves == 1 {
+			continue
+		}
+		left, lerr := atois(fields["left_child"])
+		right, rerr := atois(fields["right_child"])
+		if lerr != nil || rerr != nil || len(left) != leaves-1 || len(right) != leaves-1 {
+			return fmt.Errorf("tree %s: left_child/right_child do not list %d internal nodes", id, leaves-1)
+		}
+		parents := make([]int, leaves-1)
+		leafSeen := make([]bool, leaves)
+		for i := range left {
+			for _, c := range []int{left[i], right[i]} {
+				switch {
+				case c >= 0 && (c <= i || c >= leaves-1):
+					return fmt.Errorf("tree %s: node %d has child %d: not a tree", id, i, c)
+				case c >= 0:
+					parents[c]++
+				case ^c >= leaves || leafSeen[^c]:
+					return fmt.Errorf("tree %s: node %d has leaf %d twice or out of range", id, i, ^c)
+				default:
+					leafSeen[^c] = true
+				}
+			}
+		}
+		for i := 1; i < len(parents); i++ {
+			if parents[i] != 1 {
+				return fmt.Errorf("tree %s: node %d has %d parents", id, i, parents[i])
+			}
+		}
+	}
+	return nil
+}
+
+func atois(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Fields(s) {
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

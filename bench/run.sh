@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# just bench: every performance figure of the README in one run, each as a
+# ratio against a reference measured in the same run on the same input.
+# Needs root for the live part; installs tshark and Python's xgboost/pandas.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=bin
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+packets=${PACKETS:-3400000}
+rows=${ROWS:-1000000}
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v tshark >/dev/null || need+=(tshark)
+/usr/bin/python3 -c 'import xgboost, pandas' 2>/dev/null || need+=(python3-xgboost python3-pandas)
+command -v nmap >/dev/null || need+=(nmap)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
+just build >/dev/null
+
+secs() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+table=()
+row() { table+=("$(printf '| %s | %s | %s | %s |' "$1" "$2" "$3" "$4")"); }
+
+echo "1/5 pcapsess vs tshark on $packets synthetic packets" >&2
+go run ./internal/mkpcap -n "$packets" -o "$tmp/bench.pcap"
+read ps pm < <(secs $bin/pcapsess -r "$tmp/bench.pcap")
+read ts tm < <(secs tshark -n -r "$tmp/bench.pcap" -T fields -e frame.time_epoch -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e tcp.flags)
+row "pcapsess -r (packets/s, max RSS)" "$(awk -v n=$packets -v s=$ps -v m=$pm 'BEGIN{printf "%.2f M/s, %.0f MB", n/s/1e6, m/1024}')" \
+    "$(awk -v n=$packets -v s=$ts -v m=$tm 'BEGIN{printf "tshark -T fields: %.3f M/s, %.0f MB", n/s/1e6, m/1024}')" \
+    "$(awk -v a=$ps -v b=$ts 'BEGIN{printf "%.0f× faster", b/a}')"
+
+echo "2/5 scanclass vs pandas+xgboost on $rows rows" >&2
+$bin/pcapsess -r "$tmp/bench.pcap" > "$tmp/sessions.csv"
+n=$(( $(wc -l < "$tmp/sessions.csv") - 1 ))
+head -1 "$tmp/sessions.csv" > "$tmp/rows.csv"
+for _ in $(seq $(( (rows + n - 1) / n ))); do tail -n +2 "$tmp/sessions.csv"; done > "$tmp/body.csv"
+head -n "$rows" "$tmp/body.csv" >> "$tmp/rows.csv"
+read cs cm < <(secs $bin/scanclass < "$tmp/rows.csv")
+read pn pt < <(/usr/bin/python3 bench/scanclass_ref.py datasets/train/merged.csv "$tmp/rows.csv" "$tmp/ref.csv")
+row "scanclass CSV→CSV (rows/s)" "$(awk -v n=$rows -v s=$cs 'BEGIN{printf "%.2f M/s", n/s/1e6}')" \
+    "$(awk -v n=$pn -v s=$pt 'BEGIN{printf "pandas + xgboost(210): %.3f M/s", n/s/1e6}')" \
+    "$(awk -v a=$cs -v b=$pt 'BEGIN{printf "%.1f× faster", b/a}')"
+
+echo "3/5 modelpick GBDT(210) fit vs xgboost fit (seed train set)" >&2
+seed=../shared/seed/datasets/train
+if [ -f $seed/bad.csv ]; then
+    { cat $seed/bad.csv; tail -n +2 $seed/good.csv; } > "$tmp/seed.csv"
+    gf=$(go test -run '^$' -bench 'GBDTFit210$' -benchtime 10x ./pkg/learn/trees | awk '/BenchmarkGBDTFit210/ {print $3/1e9}')
+    read xn xt < <(/usr/bin/python3 bench/xgb_fit_ref.py "$tmp/seed.csv")
+    row "GBDT(210) fit on 24,511 seed rows" "$(awk -v s=$gf 'BEGIN{printf "%.3f s", s}')" \
+        "$(awk -v s=$xt 'BEGIN{printf "xgboost hist: %.3f s", s}')" "$(awk -v a=$gf -v b=$xt 'BEGIN{printf "%.2f× the speed", b/a}')"
+fi
+
+echo "4/5 scanalert rows/s" >&2
+sa=$(go test -run '^$' -bench 'CSVToEVE/csv' -benchtime 3x ./cmd/scanalert/cli | awk '/CSVToEVE\/csv/ {for (i=1;i<=NF;i++) if ($(i+1)=="rows/s") print $i}')
+row "scanalert CSV→EVE (rows/s)" "$(awk -v r=$sa 'BEGIN{printf "%.2f M/s", r/1e6}')" "scanclass on the same machine" \
+    "$(awk -v r=$sa -v n=$rows -v s=$cs 'BEGIN{printf "%.1f× scanclass", r/(n/s)}')"
+
+echo "5/5 live capture on lo during nmap -sS -p- --min-rate 20000" >&2
+if [ "$(id -u)" = 0 ]; then
+    $bin/pcapsess -i lo --user= > /dev/null 2> "$tmp/live.err" & pid=$!
+    sleep 1
+    nmap -sS -Pn -n -p- --min-rate 20000 --max-retries 0 127.0.0.1 > /dev/null
+    sleep 1; kill -INT $pid; wait $pid || true
+    row "live pcapsess -i lo, nmap -sS -p- at ≥20 k probes/s" "$(grep -o 'kernel: .*' "$tmp/live.err")" "—" "—"
+fi
+
+echo "| benchmark | scanwatch | reference (same run) | ratio |"
+echo "|---|---|---|---|"
+printf '%s\n' "${table[@]}"
+echo
+echo "$(date -u +%F), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
