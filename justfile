@@ -182,3 +182,14 @@ demo steps="3000" p="0.03" rate="5/s" port="18080" quiet="2s":
         *) echo "demo: scanalert failed (exit $st)" >&2; exit 1 ;;
     esac
     if [ -z "$interrupted" ] && [ "$gst" != 0 ]; then echo "demo: trafficgen mix failed (exit $gst), see $d/trafficgen.log" >&2; exit 1; fi
+
+# Run every fuzz target for FUZZTIME each (default 15s).
+fuzz fuzztime="15s":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for t in pkg/row:FuzzReader pkg/row:FuzzCSVScanner pkg/session:FuzzPacket pkg/session:FuzzCapture \
+             pkg/session:FuzzFastPathAgrees pkg/learn/trees:FuzzLoadLightGBM pkg/alert:FuzzDetector; do
+        pkg=${t%%:*}; fn=${t##*:}
+        echo "fuzz $fn ({{fuzztime}})"
+        go test -run '^$' -fuzz "^$fn\$" -fuzztime {{fuzztime}} ./$pkg > /tmp/fuzz-$fn.log 2>&1 || { tail -20 /tmp/fuzz-$fn.log; exit 1; }
+    done

@@ -194,7 +194,7 @@ func TestLoadLightGBMVersions(t *testing.T) {
 		{"no names", strings.Replace(v3, "feature_names=x\n", "", 1), "read bad.txt: no feature_names line in the header"},
 		{"names", strings.Replace(v3, "feature_names=x\n", "feature_names=x y\n", 1), "read bad.txt: max_feature_idx=0 does not match 2 feature_names"},
 		{"truncated", v3[:len(v3)/2], "read bad.txt: error while reading"},
-		{"bad child", strings.Replace(v3, "right_child=-2", "right_child=7", 1), "read bad.txt: malformed tree"},
+		{"bad child", strings.Replace(v3, "right_child=-2", "right_child=7", 1), "read bad.txt: tree 0: node 0 has child 7: not a tree"},
 	} {
 		_, err := LoadLightGBM(strings.NewReader(c.text), "bad.txt")
 		if err == nil {

@@ -186,17 +186,23 @@ func (p *Predictor) ProbBatch(x []float64, out []float64) error {
 // every internal child index is greater than its parent's and each
 // internal node but the root has exactly one parent.
 func checkTreeShapes(text []byte) error {
-	blocks := strings.Split(string(text), "\nTree=")
-	for _, b := range blocks[1:] {
-		id, _, _ := strings.Cut(b, "\n")
+	// leaves reads blank-line separated blocks; check every block that has
+	// child links, whether or not it is headed "Tree=".
+	blocks := strings.Split(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n\n")
+	for n, b := range blocks {
 		fields := map[string]string{}
 		for _, l := range strings.Split(b, "\n") {
-			l = strings.TrimSpace(l)
-			if l == "" {
-				break
-			}
-			k, v, _ := strings.Cut(l, "=")
+			k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
 			fields[k] = v
+		}
+		_, hasLeft := fields["left_child"]
+		_, hasRight := fields["right_child"]
+		if !hasLeft && !hasRight {
+			continue
+		}
+		id := fields["Tree"]
+		if id == "" {
+			id = fmt.Sprintf("in block %d", n+1)
 		}
 		leaves, err := strconv.Atoi(fields["num_leaves"])
 		if err != nil || leaves < 1 {
