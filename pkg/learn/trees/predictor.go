@@ -68,7 +68,7 @@ func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
 		// leaves accepts only v2/v3; v4 text models differ only here.
 		text = bytes.Replace(text, []byte("\nversion=v4"), []byte("\nversion=v3"), 1)
 	}
-	if err := checkTreeShapes(text); err != nil {
+	if err := checkTreeShapes(text, len(features)); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	ens, err := loadLeaves(text)
@@ -185,7 +185,7 @@ func (p *Predictor) ProbBatch(x []float64, out []float64) error {
 // (found by FuzzLoadLightGBM). LightGBM numbers a node after its parent, so
 // every internal child index is greater than its parent's and each
 // internal node but the root has exactly one parent.
-func checkTreeShapes(text []byte) error {
+func checkTreeShapes(text []byte, nFeatures int) error {
 	// leaves reads blank-line separated blocks; check every block that has
 	// child links, whether or not it is headed "Tree=".
 	blocks := strings.Split(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n\n")
@@ -215,6 +215,35 @@ func checkTreeShapes(text []byte) error {
 		right, rerr := atois(fields["right_child"])
 		if lerr != nil || rerr != nil || len(left) != leaves-1 || len(right) != leaves-1 {
 			return fmt.Errorf("tree %s: left_child/right_child do not list %d internal nodes", id, leaves-1)
+		}
+		splits, serr := atois(fields["split_feature"])
+		if serr != nil || len(splits) != leaves-1 {
+			return fmt.Errorf("tree %s: split_feature does not list %d internal nodes", id, leaves-1)
+		}
+		for _, f := range splits {
+			if f < 0 || f >= nFeatures {
+				return fmt.Errorf("tree %s: split on feature %d, but the model has %d", id, f, nFeatures)
+			}
+		}
+		if nc := strings.TrimSpace(fields["num_cat"]); nc != "" && nc != "0" {
+			return fmt.Errorf("tree %s: categorical splits (num_cat=%s) are not supported", id, nc)
+		}
+		dts, derr := atois(fields["decision_type"])
+		if derr != nil {
+			return fmt.Errorf("tree %s: bad decision_type", id)
+		}
+		for _, dt := range dts {
+			if dt&1 != 0 || dt < 0 || dt > 15 {
+				return fmt.Errorf("tree %s: decision_type %d (categorical or unknown) is not supported", id, dt)
+			}
+		}
+		for _, k := range []string{"threshold", "decision_type"} {
+			if n := len(strings.Fields(fields[k])); n != leaves-1 {
+				return fmt.Errorf("tree %s: %s has %d values, want %d", id, k, n, leaves-1)
+			}
+		}
+		if n := len(strings.Fields(fields["leaf_value"])); n != leaves {
+			return fmt.Errorf("tree %s: leaf_value has %d values, want %d", id, n, leaves)
 		}
 		parents := make([]int, leaves-1)
 		leafSeen := make([]bool, leaves)
