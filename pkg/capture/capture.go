@@ -67,7 +67,7 @@ const (
 // OpenFile opens a pcap or pcapng file, gzip'd or not; "-" is stdin.
 func OpenFile(name string, stdin io.Reader) (*Source, error) {
 	if name == "-" {
-		src, err := openReader(stdin, "stdin")
+		src, err := OpenReader(stdin, "stdin")
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +80,7 @@ func OpenFile(name string, stdin io.Reader) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := openReader(f, name)
+	src, err := OpenReader(f, name)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -99,9 +99,7 @@ func (e *FormatError) Error() string { return e.Name + ": " + e.Err.Error() }
 func (e *FormatError) Unwrap() error { return e.Err }
 
 // OpenReader reads a capture (pcap or pcapng, gzip'd or not) from r.
-func OpenReader(r io.Reader, name string) (*Source, error) { return openReader(r, name) }
-
-func openReader(r io.Reader, name string) (*Source, error) {
+func OpenReader(r io.Reader, name string) (*Source, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic, err := br.Peek(4)
 	if len(magic) < 2 {

@@ -23,9 +23,8 @@ type csvScanner struct {
 }
 
 var (
-	errBareQuote  = errors.New(`bare " in non-quoted field`)
-	errQuote      = errors.New(`extraneous or missing " in quoted field`)
-	errLineTooBig = ErrLineTooLong
+	errBareQuote = errors.New(`bare " in non-quoted field`)
+	errQuote     = errors.New(`extraneous or missing " in quoted field`)
 )
 
 // readLine returns the next line without its line ending; io.EOF at the end.
@@ -35,7 +34,7 @@ func (s *csvScanner) readLine() ([]byte, error) {
 		s.long = append(s.long[:0], l...)
 		for err == bufio.ErrBufferFull {
 			if len(s.long) > MaxLineBytes {
-				return nil, errLineTooBig
+				return nil, ErrLineTooLong
 			}
 			l, err = s.br.ReadSlice('\n')
 			s.long = append(s.long, l...)
@@ -43,7 +42,7 @@ func (s *csvScanner) readLine() ([]byte, error) {
 		l = s.long
 	}
 	if len(l) > MaxLineBytes+1 {
-		return nil, errLineTooBig
+		return nil, ErrLineTooLong
 	}
 	if err != nil && err != io.EOF {
 		return nil, err
@@ -125,7 +124,7 @@ func (s *csvScanner) readQuoted(l []byte) ([]string, error) {
 						return nil, err
 					}
 					if len(out) > MaxLineBytes {
-						return nil, errLineTooBig
+						return nil, ErrLineTooLong
 					}
 					i = 0
 					continue

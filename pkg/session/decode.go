@@ -114,10 +114,8 @@ func (d *Decoder) decode(data []byte, ts int64) decodeResult {
 	switch {
 	case have4:
 		ip := &d.ip4
-		if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
-			if ip.FragOffset != 0 {
-				return decodedOther
-			}
+		if ip.FragOffset != 0 {
+			return decodedOther // a later fragment: no TCP header
 		}
 		p.src = v4in16(ip.SrcIP)
 		p.dst = v4in16(ip.DstIP)

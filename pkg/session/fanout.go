@@ -108,8 +108,6 @@ func (f *fanout) answered(s *session) {
 	}
 }
 
-func (f *fanout) closed(s *session) { s.fan = nil }
-
 // sweep drops initiators idle for a whole window, once per window.
 func (f *fanout) sweep(now int64) {
 	if now-f.lastSweep < f.window {

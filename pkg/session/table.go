@@ -325,7 +325,6 @@ func (t *Table) Flush() error {
 func (t *Table) close(s *session) error {
 	t.unlink(s)
 	t.idx.remove(s)
-	t.fan.closed(s)
 	t.fill(&t.out, s)
 	t.stats.Sessions++
 	*s = session{next: t.free}
