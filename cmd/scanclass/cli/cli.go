@@ -169,9 +169,10 @@ func (c *cmd) scoreAndWrite(ctx context.Context, model *trees.Predictor, w row.W
 	var failed error
 	nf := len(model.Features())
 	scores := make([]float64, batchRows)
+	memo := model.NewMemo()
 	for b := range batches {
 		if failed == nil && b.n > 0 {
-			failed = model.ProbBatch(b.x[:b.n*nf], scores[:b.n])
+			failed = memo.ProbBatch(b.x[:b.n*nf], scores[:b.n])
 		}
 		for i := 0; i < b.n && failed == nil; i++ {
 			rec := &b.rows[i]

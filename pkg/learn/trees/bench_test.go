@@ -26,8 +26,8 @@ func BenchmarkRandomForestFit100(b *testing.B) {
 }
 
 // BenchmarkPredict scores the seed's rows with an exported GBDT(210):
-// through leaves one row at a time, in batches, and with the trainer's own
-// trees. Reported per row.
+// through leaves one row at a time, in batches, through the Memo in
+// scanclass's batches of 1024, and with the trainer's own trees. Reported per row.
 func BenchmarkPredict(b *testing.B) {
 	d := loadSeedTrain(b)
 	m := NewGBDT(210)
@@ -61,6 +61,21 @@ func BenchmarkPredict(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("memo/batch", func(b *testing.B) {
+		out := make([]float64, 1024)
+		m := p.NewMemo()
+		i := 0
+		for b.Loop() {
+			j := min(i+len(out), n)
+			if err := m.ProbBatch(d.X[i*d.F():j*d.F()], out[:j-i]); err != nil {
+				b.Fatal(err)
+			}
+			if i = j; i == n {
+				i = 0
+			}
+		}
+		b.ReportMetric(float64(b.N*len(out))/b.Elapsed().Seconds(), "rows/s")
 	})
 	b.Run("trainer", func(b *testing.B) {
 		i := 0

@@ -2,6 +2,8 @@ package trees
 
 import (
 	"bytes"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,5 +37,19 @@ func FuzzLoadLightGBM(f *testing.F) {
 		p.Prob(x)
 		out := make([]float64, 2)
 		p.ProbBatch(append(x, x...), out)
+		// The memo answers exactly as leaves on any model that loads.
+		probe := memoProbe(p, rand.New(rand.NewPCG(1, uint64(len(text)))), 64)
+		want, got := make([]float64, 64), make([]float64, 64)
+		if err := p.ProbBatch(probe, want); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.NewMemo().ProbBatch(probe, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("row %d: memo %v, leaves %v", i, got[i], want[i])
+			}
+		}
 	})
 }

@@ -22,6 +22,9 @@ type Predictor struct {
 	sigmoid  bool
 	features []string
 	name     string
+	// thresholds[f] are the distinct split thresholds on feature f, for
+	// Memo; nil when they could not be read.
+	thresholds [][]float64
 }
 
 // ErrNotModel is wrapped by LoadLightGBM's error for input that is not a
@@ -78,7 +81,8 @@ func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
 	if ens.NFeatures() > len(features) {
 		return nil, fmt.Errorf("read %s: trees use feature %d but only %d feature_names are given", name, ens.NFeatures()-1, len(features))
 	}
-	p := &Predictor{raw: ens.EnsembleWithRawPredictions(), features: features, name: ens.Name()}
+	p := &Predictor{raw: ens.EnsembleWithRawPredictions(), features: features, name: ens.Name(),
+		thresholds: splitThresholds(text, len(features))}
 	switch ens.Transformation().Type() {
 	case transformation.Logistic:
 		p.sigmoid = true

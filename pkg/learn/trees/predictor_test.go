@@ -54,6 +54,21 @@ func parseLibSVM(t *testing.T, n int) func(string) []float64 {
 	}
 }
 
+// openTestModel loads a model LightGBM itself wrote, from testdata/lightgbm.
+func openTestModel(t *testing.T, name string) *Predictor {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "lightgbm", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := LoadLightGBM(f, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestLoadRealLightGBM scores models written by LightGBM itself and
 // compares with LightGBM's own predictions: a binary dart model (sigmoid of
 // the sum) and a binary random forest (average_output: mean, no sigmoid).
@@ -67,15 +82,7 @@ func TestLoadRealLightGBM(t *testing.T) {
 		{"lg_dart_breast_cancer.model", "breast_cancer_test.tsv", "lg_dart_breast_cancer_true_predictions.txt", 30, "lightgbm.gbdt"},
 		{"lg_rf_iris.model", "iris_test.libsvm", "lg_rf_iris_true_predictions.txt", 4, "lightgbm.rf"},
 	} {
-		f, err := os.Open(filepath.Join(dir, c.model))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := LoadLightGBM(f, c.model)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := openTestModel(t, c.model)
 		if len(p.Features()) != c.nf || p.Features()[0] != "Column_0" || p.Name() != c.kind {
 			t.Errorf("%s: %s with features %v", c.model, p.Name(), p.Features())
 		}
