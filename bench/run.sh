@@ -12,7 +12,7 @@ rows=${ROWS:-1000000}
 export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v tshark >/dev/null || need+=(tshark)
-/usr/bin/python3 -c 'import xgboost, pandas' 2>/dev/null || need+=(python3-xgboost python3-pandas)
+/usr/bin/python3 -c 'import xgboost, pandas, sklearn' 2>/dev/null || need+=(python3-xgboost python3-pandas python3-sklearn)
 command -v nmap >/dev/null || need+=(nmap)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
 just build >/dev/null

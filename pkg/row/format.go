@@ -106,17 +106,27 @@ func sniff(br *bufio.Reader) (string, error) {
 type WriterOptions struct {
 	// AutoFlush flushes after every row: for terminals and live pipelines.
 	AutoFlush bool
+	// Background encodes and writes on a goroutine of its own, taking rows
+	// in batches: for bulk output from a producer that has a core's worth
+	// of work of its own. Not with AutoFlush.
+	Background bool
 }
 
 // NewWriter returns a writer for format "csv" or "ndjson".
 func NewWriter(w io.Writer, format string, s *Schema, opt WriterOptions) (Writer, error) {
+	var enc Writer
 	switch format {
 	case "csv", "":
-		return newCSVWriter(w, s, opt.AutoFlush), nil
+		enc = newCSVWriter(w, s, opt.AutoFlush)
 	case "ndjson", "json", "jsonl":
-		return newNDJSONWriter(w, s, opt.AutoFlush), nil
+		enc = newNDJSONWriter(w, s, opt.AutoFlush)
+	default:
+		return nil, unknownFormat(format, false)
 	}
-	return nil, unknownFormat(format, false)
+	if opt.Background && !opt.AutoFlush {
+		return newBackgroundWriter(enc), nil
+	}
+	return enc, nil
 }
 
 func unknownFormat(f string, reading bool) error {

@@ -135,8 +135,11 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 
 	schema := row.SessionSchema(c.Label != nil)
+	// Live or to a terminal, every row is flushed as written; otherwise rows
+	// are formatted on the second core while this one reads packets.
+	autoFlush := src.Live() || cliutil.IsTerminal(stdout)
 	w, err := row.NewWriter(stdout, c.Format, schema, row.WriterOptions{
-		AutoFlush: src.Live() || cliutil.IsTerminal(stdout),
+		AutoFlush: autoFlush, Background: !autoFlush,
 	})
 	if err != nil {
 		return cliutil.Usage(err)
