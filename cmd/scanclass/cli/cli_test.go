@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"scanwatch/models"
 	"scanwatch/pkg/clitest"
 	"scanwatch/pkg/learn/trees"
 	"scanwatch/pkg/row"
@@ -60,6 +61,69 @@ func TestScoresAreTheModelsOwn(t *testing.T) {
 		}
 		if (want >= 0.5) != (x.Prediction == 1) {
 			t.Errorf("line %d: prediction %d for score %v", i, x.Prediction, want)
+		}
+	}
+}
+
+// trickle hands out at most n bytes per Read, as a pipe from a live
+// pcapsess does: scanclass then ships partial batches whenever the parser
+// is about to wait for input.
+type trickle struct {
+	r io.Reader
+	n int
+}
+
+func (t trickle) Read(p []byte) (int, error) { return t.r.Read(p[:min(len(p), t.n)]) }
+
+// TestManyRowsInDribs: 25,016 rows (a committed data set, several MB)
+// arriving a few hundred bytes at a time, scored by the embedded model
+// through the memo: every line passed through in order with the model's
+// own score, across thousands of partial batches.
+func TestManyRowsInDribs(t *testing.T) {
+	path := "../../../datasets/train/merged.csv"
+	in, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), nil, trickle{bytes.NewReader(in), 777}, &out, &errb); code != 0 {
+		t.Fatal(errb.String())
+	}
+	p, err := trees.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rin, err := row.NewReader(bytes.NewReader(in), path, "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rout, err := row.NewReader(bytes.NewReader(out.Bytes()), "out", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inLines := strings.Split(strings.TrimSpace(string(in)), "\n")
+	outLines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(inLines) != len(outLines) || len(inLines) < 25000 {
+		t.Fatalf("%d lines in, %d out", len(inLines), len(outLines))
+	}
+	x := make([]float64, len(p.Features()))
+	for i := 1; i < len(inLines); i++ {
+		var a, b row.Row
+		if err := rin.Read(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := rout.Read(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(outLines[i], inLines[i]+",") {
+			t.Fatalf("line %d not passed through:\n%s\n%s", i+1, inLines[i], outLines[i])
+		}
+		for j, name := range p.Features() {
+			c, _ := row.ColumnByName(name)
+			x[j], _ = a.Number(c)
+		}
+		if want := p.Prob(x); b.Score-want > 5e-7 || want-b.Score > 5e-7 || (want >= 0.5) != (b.Prediction == 1) {
+			t.Fatalf("line %d: score %v prediction %d, the model says %v", i+1, b.Score, b.Prediction, want)
 		}
 	}
 }
