@@ -16,8 +16,10 @@ func memoProbe(p *Predictor, rng *rand.Rand, n int) []float64 {
 	var pool [][]float64
 	for f := 0; f < nf; f++ {
 		vals := []float64{0, math.Copysign(0, -1), 1e-36, -1e-36, 1e-35, -1e-35, math.NaN(), math.Inf(1), math.Inf(-1), 1, -1}
-		for _, t := range p.thresholds[f] {
-			vals = append(vals, t, math.Nextafter(t, math.Inf(-1)), math.Nextafter(t, math.Inf(1)))
+		if p.thresholds != nil { // else no cells: the memo passes every row to leaves
+			for _, t := range p.thresholds[f] {
+				vals = append(vals, t, math.Nextafter(t, math.Inf(-1)), math.Nextafter(t, math.Inf(1)))
+			}
 		}
 		pool = append(pool, vals)
 	}
