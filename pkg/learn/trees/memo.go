@@ -3,8 +3,6 @@ package trees
 import (
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 )
 
 // A tree ensemble's output depends on each feature only through which
@@ -20,48 +18,6 @@ import (
 // memoCap bounds the cells a Memo keeps (~100 bytes each); past it the
 // memo starts afresh.
 const memoCap = 1 << 15
-
-// splitThresholds returns, per feature, the sorted distinct thresholds of
-// every split on it in the model text, or nil when a feature has too many
-// for a 16-bit cell index. It reads the same blocks checkTreeShapes checked.
-func splitThresholds(text []byte, nFeatures int) [][]float64 {
-	th := make([][]float64, nFeatures)
-	for _, b := range strings.Split(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n\n") {
-		var feats, vals []string
-		for _, l := range strings.Split(b, "\n") {
-			k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
-			switch k {
-			case "split_feature":
-				feats = strings.Fields(v)
-			case "threshold":
-				vals = strings.Fields(v)
-			}
-		}
-		if len(feats) != len(vals) {
-			return nil
-		}
-		for i, f := range feats {
-			fi, err := strconv.Atoi(f)
-			if err != nil || fi < 0 || fi >= nFeatures {
-				return nil
-			}
-			// leaves parses thresholds with strconv.ParseFloat too.
-			t, err := strconv.ParseFloat(vals[i], 64)
-			if err != nil {
-				return nil
-			}
-			th[fi] = append(th[fi], t)
-		}
-	}
-	for i := range th {
-		slices.Sort(th[i])
-		th[i] = slices.Compact(th[i])
-		if len(th[i]) >= math.MaxUint16-1 {
-			return nil
-		}
-	}
-	return th
-}
 
 // Memo is a score cache in front of a Predictor's ProbBatch, for a stream
 // of rows. It is not safe for concurrent use; take one per goroutine.

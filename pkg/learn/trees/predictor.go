@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,7 +72,8 @@ func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
 		// leaves accepts only v2/v3; v4 text models differ only here.
 		text = bytes.Replace(text, []byte("\nversion=v4"), []byte("\nversion=v3"), 1)
 	}
-	if err := checkTreeShapes(text, len(features)); err != nil {
+	thresholds, err := checkTreeShapes(text, len(features))
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	ens, err := loadLeaves(text)
@@ -82,7 +84,7 @@ func LoadLightGBM(r io.Reader, name string) (*Predictor, error) {
 		return nil, fmt.Errorf("read %s: trees use feature %d but only %d feature_names are given", name, ens.NFeatures()-1, len(features))
 	}
 	p := &Predictor{raw: ens.EnsembleWithRawPredictions(), features: features, name: ens.Name(),
-		thresholds: splitThresholds(text, len(features))}
+		thresholds: thresholds}
 	switch ens.Transformation().Type() {
 	case transformation.Logistic:
 		p.sigmoid = true
@@ -189,7 +191,13 @@ func (p *Predictor) ProbBatch(x []float64, out []float64) error {
 // (found by FuzzLoadLightGBM). LightGBM numbers a node after its parent, so
 // every internal child index is greater than its parent's and each
 // internal node but the root has exactly one parent.
-func checkTreeShapes(text []byte, nFeatures int) error {
+//
+// It also returns, per feature, the sorted distinct thresholds of the
+// splits on it, for Memo; nil when one cannot be read as leaves reads it
+// (leaves then rejects the model) or a feature has too many for a 16-bit
+// cell index.
+func checkTreeShapes(text []byte, nFeatures int) ([][]float64, error) {
+	thresholds := make([][]float64, nFeatures)
 	// leaves reads blank-line separated blocks; check every block that has
 	// child links, whether or not it is headed "Tree=".
 	blocks := strings.Split(strings.ReplaceAll(string(text), "\r\n", "\n"), "\n\n")
@@ -210,7 +218,7 @@ func checkTreeShapes(text []byte, nFeatures int) error {
 		}
 		leaves, err := strconv.Atoi(fields["num_leaves"])
 		if err != nil || leaves < 1 {
-			return fmt.Errorf("tree %s: bad num_leaves %q", id, fields["num_leaves"])
+			return nil, fmt.Errorf("tree %s: bad num_leaves %q", id, fields["num_leaves"])
 		}
 		if leaves == 1 {
 			continue
@@ -218,36 +226,36 @@ func checkTreeShapes(text []byte, nFeatures int) error {
 		left, lerr := atois(fields["left_child"])
 		right, rerr := atois(fields["right_child"])
 		if lerr != nil || rerr != nil || len(left) != leaves-1 || len(right) != leaves-1 {
-			return fmt.Errorf("tree %s: left_child/right_child do not list %d internal nodes", id, leaves-1)
+			return nil, fmt.Errorf("tree %s: left_child/right_child do not list %d internal nodes", id, leaves-1)
 		}
 		splits, serr := atois(fields["split_feature"])
 		if serr != nil || len(splits) != leaves-1 {
-			return fmt.Errorf("tree %s: split_feature does not list %d internal nodes", id, leaves-1)
+			return nil, fmt.Errorf("tree %s: split_feature does not list %d internal nodes", id, leaves-1)
 		}
 		for _, f := range splits {
 			if f < 0 || f >= nFeatures {
-				return fmt.Errorf("tree %s: split on feature %d, but the model has %d", id, f, nFeatures)
+				return nil, fmt.Errorf("tree %s: split on feature %d, but the model has %d", id, f, nFeatures)
 			}
 		}
 		if nc := strings.TrimSpace(fields["num_cat"]); nc != "" && nc != "0" {
-			return fmt.Errorf("tree %s: categorical splits (num_cat=%s) are not supported", id, nc)
+			return nil, fmt.Errorf("tree %s: categorical splits (num_cat=%s) are not supported", id, nc)
 		}
 		dts, derr := atois(fields["decision_type"])
 		if derr != nil {
-			return fmt.Errorf("tree %s: bad decision_type", id)
+			return nil, fmt.Errorf("tree %s: bad decision_type", id)
 		}
 		for _, dt := range dts {
 			if dt&1 != 0 || dt < 0 || dt > 15 {
-				return fmt.Errorf("tree %s: decision_type %d (categorical or unknown) is not supported", id, dt)
+				return nil, fmt.Errorf("tree %s: decision_type %d (categorical or unknown) is not supported", id, dt)
 			}
 		}
 		for _, k := range []string{"threshold", "decision_type"} {
 			if n := len(strings.Fields(fields[k])); n != leaves-1 {
-				return fmt.Errorf("tree %s: %s has %d values, want %d", id, k, n, leaves-1)
+				return nil, fmt.Errorf("tree %s: %s has %d values, want %d", id, k, n, leaves-1)
 			}
 		}
 		if n := len(strings.Fields(fields["leaf_value"])); n != leaves {
-			return fmt.Errorf("tree %s: leaf_value has %d values, want %d", id, n, leaves)
+			return nil, fmt.Errorf("tree %s: leaf_value has %d values, want %d", id, n, leaves)
 		}
 		parents := make([]int, leaves-1)
 		leafSeen := make([]bool, leaves)
@@ -255,11 +263,11 @@ func checkTreeShapes(text []byte, nFeatures int) error {
 			for _, c := range []int{left[i], right[i]} {
 				switch {
 				case c >= 0 && (c <= i || c >= leaves-1):
-					return fmt.Errorf("tree %s: node %d has child %d: not a tree", id, i, c)
+					return nil, fmt.Errorf("tree %s: node %d has child %d: not a tree", id, i, c)
 				case c >= 0:
 					parents[c]++
 				case ^c >= leaves || leafSeen[^c]:
-					return fmt.Errorf("tree %s: node %d has leaf %d twice or out of range", id, i, ^c)
+					return nil, fmt.Errorf("tree %s: node %d has leaf %d twice or out of range", id, i, ^c)
 				default:
 					leafSeen[^c] = true
 				}
@@ -267,11 +275,29 @@ func checkTreeShapes(text []byte, nFeatures int) error {
 		}
 		for i := 1; i < len(parents); i++ {
 			if parents[i] != 1 {
-				return fmt.Errorf("tree %s: node %d has %d parents", id, i, parents[i])
+				return nil, fmt.Errorf("tree %s: node %d has %d parents", id, i, parents[i])
+			}
+		}
+		if thresholds != nil {
+			for i, t := range strings.Fields(fields["threshold"]) {
+				// leaves parses thresholds with strconv.ParseFloat too.
+				v, err := strconv.ParseFloat(t, 64)
+				if err != nil {
+					thresholds = nil
+					break
+				}
+				thresholds[splits[i]] = append(thresholds[splits[i]], v)
 			}
 		}
 	}
-	return nil
+	for i := range thresholds {
+		slices.Sort(thresholds[i])
+		thresholds[i] = slices.Compact(thresholds[i])
+		if len(thresholds[i]) >= math.MaxUint16-1 {
+			return nil, nil
+		}
+	}
+	return thresholds, nil
 }
 
 func atois(s string) ([]int, error) {
