@@ -82,10 +82,7 @@ func (b *backgroundWriter) Write(r *Row) error {
 	if err := b.failed(); err != nil {
 		return err
 	}
-	dst := &b.cur.rows[b.cur.n]
-	extra := append(dst.Extra[:0], r.Extra...)
-	*dst = *r
-	dst.Extra = extra
+	b.cur.rows[b.cur.n].CopyFrom(r)
 	if b.cur.n++; b.cur.n == len(b.cur.rows) {
 		b.ship(false)
 	}

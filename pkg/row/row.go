@@ -61,6 +61,15 @@ type Row struct {
 	rawMask uint64
 }
 
+// CopyFrom makes r a copy of src that shares no memory with it, reusing
+// r's Extra storage: for holding rows after a reader or producer reuses
+// its own Row.
+func (r *Row) CopyFrom(src *Row) {
+	extra := append(r.Extra[:0], src.Extra...)
+	*r = *src
+	r.Extra = extra
+}
+
 // IsRaw reports whether column c holds unparsed input text (its typed
 // field is then zero).
 func (r *Row) IsRaw(c Column) bool { return r.rawMask&(1<<uint(c)) != 0 }

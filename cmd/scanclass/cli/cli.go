@@ -154,10 +154,7 @@ func newBatch(nf int) *batch {
 }
 
 func (b *batch) add(r *row.Row, cols []row.Column) {
-	dst := &b.rows[b.n]
-	extra := append(dst.Extra[:0], r.Extra...)
-	*dst = *r
-	dst.Extra = extra
+	b.rows[b.n].CopyFrom(r)
 	x := b.x[b.n*len(cols) : (b.n+1)*len(cols)]
 	for i, col := range cols {
 		x[i], _ = r.Number(col)
