@@ -83,12 +83,10 @@ dataset:
     set -euo pipefail
     if [ "$(id -u)" != 0 ]; then echo "just dataset needs root (raw nmap scans, live capture on lo)" >&2; exit 1; fi
     just deps
-    mkdir -p {{bin}}
-    go build -ldflags "{{ldflags}}" -o {{bin}}/pcapsess ./cmd/pcapsess
-    go build -ldflags "{{ldflags}}" -o {{bin}}/trafficgen ./cmd/trafficgen
-    {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/train
+    just build >/dev/null
+    {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/train --min-rows 12000
     {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/delayed \
-        --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 --max-passes 1 \
+        --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 \
         --scan-base 127.0.66.110 --source 127.0.67.2 --rate 10/s --concurrency 2 --chunk 200 --normal-max 8m
 
 # Every performance figure in the README, as ratios against references run on the same inputs (root for the live part).
@@ -101,13 +99,11 @@ dataset-netns:
     set -euo pipefail
     if [ "$(id -u)" != 0 ]; then echo "just dataset-netns needs root (network namespaces, raw nmap scans)" >&2; exit 1; fi
     just deps
-    mkdir -p {{bin}}
-    go build -ldflags "{{ldflags}}" -o {{bin}}/pcapsess ./cmd/pcapsess
-    go build -ldflags "{{ldflags}}" -o {{bin}}/trafficgen ./cmd/trafficgen
-    go build -ldflags "{{ldflags}}" -o {{bin}}/netnsdata ./internal/netnsdata/cmd/netnsdata
-    {{bin}}/netnsdata --out datasets/netns --pcapsess {{bin}}/pcapsess --trafficgen {{bin}}/trafficgen
-    {{bin}}/netnsdata --out datasets/netns/delayed --id 78 --pcapsess {{bin}}/pcapsess --trafficgen {{bin}}/trafficgen \
-        --scan-ports 1-40 --scan-delay 1s --rate 10 --concurrency 2 --chunk 100 --normal-max 5m
+    just build >/dev/null
+    {{bin}}/trafficgen dataset --network netns --pcapsess {{bin}}/pcapsess --out datasets/netns \
+        --ports 1-1000 --serve 18080,18081,18082 --normal-max 3m
+    {{bin}}/trafficgen dataset --network netns --netns-id 78 --pcapsess {{bin}}/pcapsess --out datasets/netns/delayed \
+        --ports 1-40 --scan-delay 1s --serve 18080,18081,18082 --rate 10/s --concurrency 2 --chunk 100 --normal-max 5m
 
 # Rebuild models/model.txt (the embedded default): GBDT(210) on every evidence column, trained on datasets/train + datasets/delayed (see models/README.md).
 train:

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"scanwatch/pkg/alert"
+	"scanwatch/pkg/cliutil"
 	"scanwatch/pkg/row"
 )
 
@@ -99,7 +100,7 @@ func Start(ctx context.Context, b Bins, o Options) (*Pipeline, error) {
 	}
 	var stderr io.Writer = io.Discard
 	if o.Stderr != nil {
-		stderr = &lockedWriter{w: o.Stderr}
+		stderr = cliutil.LockedWriter(o.Stderr)
 	}
 	capture := exec.Command(b.Pcapsess, capArgs...)
 	classify := exec.Command(b.Scanclass)
@@ -241,7 +242,7 @@ func Replay(ctx context.Context, b Bins, pcap string, hosts []netip.Addr, scanal
 		args = append(args, "--host", h.String())
 	}
 	var stderrBuf bytes.Buffer
-	stderr := &lockedWriter{w: &stderrBuf}
+	stderr := cliutil.LockedWriter(&stderrBuf)
 	capture := exec.CommandContext(ctx, b.Pcapsess, args...)
 	classify := exec.CommandContext(ctx, b.Scanclass)
 	detect := exec.CommandContext(ctx, b.Scanalert, append([]string{"--format", "eve", "--no-summary"}, scanalertArgs...)...)
@@ -330,18 +331,6 @@ func FirstPacket(rows []row.Row, from int64) map[netip.Addr]int64 {
 		}
 	}
 	return first
-}
-
-// lockedWriter serialises the writes of several processes' stderr copiers.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Background is a long-running helper process (trafficgen normal) that is

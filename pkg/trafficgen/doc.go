@@ -1,10 +1,11 @@
 // Package trafficgen makes labelled traffic for scanwatch: legitimate
 // clients (HTTP sweeps, keep-alive sessions, short TCP exchanges, closed-port
-// attempts), real nmap scans, a seeded mix of both with a ground-truth log, and
-// the dataset flow that captures each class with pcapsess.
+// attempts) and the server they talk to, real nmap scans, and a seeded mix of
+// both with a ground-truth log. Capturing it into data sets is package
+// capturerun's (the mechanism) and package dataset's (the recipes).
 //
 // Every packet goes to loopback unless the caller names a network-namespace
-// test host explicitly (see CheckTarget), and every loop is bounded in count
+// test host explicitly (see Guard), and every loop is bounded in count
 // and time.
 //
 // Label hygiene: everything else on lo during a capture pollutes the labels,

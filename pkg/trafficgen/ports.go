@@ -103,3 +103,12 @@ func (ps PortSet) String() string {
 	}
 	return b.String()
 }
+
+// PortSetOf turns a port list into a PortSet for printing.
+func PortSetOf(ports []uint16) PortSet {
+	var ps PortSet
+	for _, p := range ports {
+		ps = append(ps, PortRange{p, p})
+	}
+	return ps
+}

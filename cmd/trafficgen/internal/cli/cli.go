@@ -49,6 +49,7 @@ type cliArgs struct {
 	Normal  NormalCmd  `cmd:"" help:"Legitimate traffic: HTTP sweeps over a port range, keep-alive HTTP and short TCP exchanges with --serve ports, closed-port attempts."`
 	Scan    ScanCmd    `cmd:"" help:"Run real nmap scans (one run per technique) against the target."`
 	Mix     MixCmd     `cmd:"" help:"Normal traffic with an nmap scan of a few dozen ports at probability --p per step; writes a ground-truth NDJSON log."`
+	Serve   ServeCmd   `cmd:"" help:"Serve trafficgen's HTTP pages on target ports until stdin closes or a signal (the open side of normal traffic in another namespace)."`
 	Dataset DatasetCmd `cmd:"" help:"Capture scans (label 1) and normal traffic (label 0) with pcapsess and write bad.csv, good.csv, merged.csv."`
 }
 
@@ -69,6 +70,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = c.Scan.run(ctx, stdout, stderr)
 	case "mix":
 		err = c.Mix.run(ctx, stdout, stderr)
+	case "serve":
+		err = c.Serve.run(ctx, stdin, stdout, stderr)
 	case "dataset":
 		err = c.Dataset.run(ctx, stdout, stderr)
 	default:
@@ -90,11 +93,13 @@ func (MixCmd) Help() string { return trafficgen.GuardHelp }
 
 // Help says what the dataset flow needs.
 func (DatasetCmd) Help() string {
-	return `Needs root (raw scans, live capture), nmap and a built pcapsess. For each class it
-starts pcapsess -i lo --label L --host (this class's source addresses) as a
-child, waits for a marker row proving the capture runs, makes the traffic,
-then waits for a final marker row and stops pcapsess with SIGINT. Targets are
-loopback only.`
+	return `Needs root (raw scans, live capture, namespaces), nmap and a built pcapsess.
+Every capture (package capturerun) starts pcapsess -i IFACE on the target side
+as a child, waits for a marker row proving it captures, makes the traffic with
+this tool's own scan, normal and serve commands, then waits for a final marker
+row and stops pcapsess with SIGINT. On lo each kind of traffic has its own
+source address and the capture keeps only those (--host); in namespaces the
+veth carries nothing else. Targets are loopback or the namespace pair only.`
 }
 
 // parseRate reads "200/s", "30/m", "5/h" or a bare number (per second).
@@ -143,6 +148,7 @@ type NormalCmd struct {
 	Target
 	Ports       string        `default:"1-12000" help:"Port range of the HTTP sweep (the seed's noiser: 1-12000, most closed)."`
 	Serve       string        `placeholder:"PORTS" help:"Start trafficgen's own HTTP server on these target ports (e.g. 18080,18081; 0 = a free port) for keep-alive HTTP and short TCP exchanges."`
+	Served      string        `placeholder:"PORTS" help:"Ports a trafficgen server already serves on the target (trafficgen serve, e.g. in another namespace); instead of --serve."`
 	Source      string        `placeholder:"ADDR" help:"Bind client sockets to this local address (e.g. 127.0.0.2) so a capture can be restricted to it."`
 	Rate        string        `default:"200/s" help:"Actions per second (N/s, N/m, N/h; 0 = unlimited)."`
 	Count       int           `default:"2000" help:"Stop after this many actions."`
@@ -158,7 +164,10 @@ func (c *NormalCmd) options(ctx context.Context) (trafficgen.NormalOptions, erro
 	if err != nil {
 		return o, cliutil.Usagef("--ports: %v", err)
 	}
-	serve, err := parseServe(c.Serve)
+	if c.Serve != "" && c.Served != "" {
+		return o, cliutil.Usagef("--serve and --served exclude each other")
+	}
+	serve, err := parseServe(c.Serve + c.Served)
 	if err != nil {
 		return o, cliutil.Usage(err)
 	}
@@ -188,7 +197,7 @@ func (c *NormalCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(o.Serve) > 0 {
+	if len(o.Serve) > 0 && c.Served == "" {
 		srv, err := trafficgen.Serve(o.Target, o.Serve)
 		if err != nil {
 			return err
@@ -206,6 +215,53 @@ func (c *NormalCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no action finished against %s", o.Target)
 	}
 	return nil
+}
+
+// ServeCmd is `trafficgen serve`: the server side of normal traffic as a
+// process of its own, so that it can run in the target's namespace. It prints
+// "ready PORTS" once listening and stops when its stdin closes (so it never
+// outlives whoever started it) or on a signal.
+type ServeCmd struct {
+	Target
+	Ports string `default:"0" help:"Ports to serve (0 = a free port)."`
+}
+
+func (c *ServeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
+	target, err := c.Target.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	ports, err := parseServe(c.Ports)
+	if err != nil || len(ports) == 0 {
+		return cliutil.Usagef("--ports %q: want one or more ports", c.Ports)
+	}
+	srv, err := trafficgen.Serve(target, ports)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintf(stdout, "ready %s\n", trafficgen.PortSetOf(srv.Ports()))
+	eof := make(chan struct{})
+	go func() {
+		if stdin != nil {
+			io.Copy(io.Discard, stdin)
+		}
+		close(eof)
+	}()
+	select {
+	case <-eof:
+	case <-ctx.Done():
+	}
+	fmt.Fprintf(stderr, "%s: serve: %d requests\n", tool, total(srv.Requests()))
+	return nil
+}
+
+func total[K comparable](m map[K]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // ScanCmd is `trafficgen scan`.

@@ -1,0 +1,68 @@
+package capturerun
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Manifest is a data set's manifest.json: how it was made and what came out.
+type Manifest struct {
+	Made     string         `json:"made"`
+	Host     string         `json:"host"`
+	Kernel   string         `json:"kernel"`
+	Network  string         `json:"network"`
+	Commands []string       `json:"commands"` // what remakes the set
+	Captures []Part         `json:"captures"`
+	Merged   map[string]int `json:"merged_rows_per_label,omitempty"`
+}
+
+// Part is one capture: its rows are lines First..Last of File (line 1 is
+// the header).
+type Part struct {
+	File      string            `json:"file"`
+	Kind      string            `json:"kind"`
+	Rows      int               `json:"rows"`
+	First     int               `json:"first_line"`
+	Last      int               `json:"last_line"`
+	PerLabel  map[string]int    `json:"rows_per_label"`
+	PerKind   map[string]int    `json:"rows_per_kind"`
+	PerSource map[string]int    `json:"rows_per_source"`
+	Capture   string            `json:"capture_command"`
+	Traffic   []string          `json:"traffic_commands"`
+	Summary   string            `json:"capture_summary"`
+	Pcap      string            `json:"pcap,omitempty"`
+	Started   string            `json:"started"`
+	Finished  string            `json:"finished"`
+	Seconds   string            `json:"seconds"`
+	Notes     map[string]string `json:"notes,omitempty"`
+}
+
+// NewManifest starts a manifest for network, stamped with this machine.
+func NewManifest(network string) *Manifest {
+	host, _ := os.Hostname()
+	uname, _ := exec.Command("uname", "-srm").Output()
+	return &Manifest{Made: stamp(time.Now()), Host: host, Kernel: strings.TrimSpace(string(uname)), Network: network}
+}
+
+// Write writes the manifest as indented JSON.
+func (m *Manifest) Write(path string) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Rows totals the rows of the captures of file.
+func (m *Manifest) Rows(file string) int {
+	n := 0
+	for _, p := range m.Captures {
+		if p.File == file {
+			n += p.Rows
+		}
+	}
+	return n
+}
