@@ -39,8 +39,15 @@ const (
 	InitMSS
 	InitTTL
 	InitDF
-	Fanout
-	FanoutFailed
+	InitFlags
+	Answer
+	Handshake
+	CtxPairs
+	CtxFailed
+	CtxPorts
+	CtxHosts
+	CtxSport
+	CtxTTLs
 	Label
 	Score
 	Prediction
@@ -112,8 +119,15 @@ func init() {
 	icol(InitMSS, "init_mss", func(r *Row) *int { return &r.InitMSS })
 	icol(InitTTL, "init_ttl", func(r *Row) *int { return &r.InitTTL })
 	icol(InitDF, "init_df", func(r *Row) *int { return &r.InitDF })
-	icol(Fanout, "fanout", func(r *Row) *int { return &r.Fanout })
-	fcol(FanoutFailed, "fanout_failed", func(r *Row) *float64 { return &r.FanoutFailed })
+	icol(InitFlags, "init_flags", func(r *Row) *int { return &r.InitFlags })
+	icol(Answer, "answer", func(r *Row) *int { return &r.Answer })
+	icol(Handshake, "handshake", func(r *Row) *int { return &r.Handshake })
+	icol(CtxPairs, "ctx_pairs", func(r *Row) *int { return &r.CtxPairs })
+	fcol(CtxFailed, "ctx_failed", func(r *Row) *float64 { return &r.CtxFailed })
+	icol(CtxPorts, "ctx_ports", func(r *Row) *int { return &r.CtxPorts })
+	icol(CtxHosts, "ctx_hosts", func(r *Row) *int { return &r.CtxHosts })
+	icol(CtxSport, "ctx_sport", func(r *Row) *int { return &r.CtxSport })
+	icol(CtxTTLs, "ctx_ttls", func(r *Row) *int { return &r.CtxTTLs })
 	icol(Label, "label", func(r *Row) *int { return &r.Label })
 	fcol(Score, "score", func(r *Row) *float64 { return &r.Score })
 	icol(Prediction, "prediction", func(r *Row) *int { return &r.Prediction })
@@ -150,8 +164,8 @@ func Seed() []Column {
 
 // Evidence lists the columns pcapsess writes after the seed's.
 func Evidence() []Column {
-	out := make([]Column, 0, FanoutFailed-Packets+1)
-	for c := Packets; c <= FanoutFailed; c++ {
+	out := make([]Column, 0, CtxTTLs-Packets+1)
+	for c := Packets; c <= CtxTTLs; c++ {
 		out = append(out, c)
 	}
 	return out

@@ -34,18 +34,28 @@ type Row struct {
 
 	// Evidence beyond the seed's columns (see package session for how each
 	// is measured).
-	Packets      int     // packets in the session, both directions
-	SrcPackets   int     // packets sent by the initiator
-	DstPackets   int     // packets sent by the responder
-	SrcBytes     int     // TCP payload bytes sent by the initiator
-	DstBytes     int     // TCP payload bytes sent by the responder
-	InitWindow   int     // TCP window of the initiator's first packet
-	InitOptLen   int     // TCP options length (bytes) of the initiator's first packet
-	InitMSS      int     // MSS option of the initiator's first packet, 0 if none
-	InitTTL      int     // IPv4 TTL or IPv6 hop limit of the initiator's first packet
-	InitDF       int     // 1 if the initiator's first packet had IPv4 DF set
-	Fanout       int     // distinct (dst_ip,dst_port) the initiator opened in the preceding fanout window
-	FanoutFailed float64 // fraction of those refused (RST) or unanswered at this session's start
+	Packets    int // packets in the session, both directions
+	SrcPackets int // packets sent by the initiator
+	DstPackets int // packets sent by the responder
+	SrcBytes   int // TCP payload bytes sent by the initiator
+	DstBytes   int // TCP payload bytes sent by the responder
+	InitWindow int // TCP window of the initiator's first packet
+	InitOptLen int // TCP options length (bytes) of the initiator's first packet
+	InitMSS    int // MSS option of the initiator's first packet, 0 if none
+	InitTTL    int // IPv4 TTL or IPv6 hop limit of the initiator's first packet
+	InitDF     int // 1 if the initiator's first packet had IPv4 DF set
+	InitFlags  int // TCP flags of the initiator's first packet (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32)
+	Answer     int // the responder's first packet: 0 none, 1 SYN+ACK, 2 RST, 3 anything else
+	Handshake  int // 1 if the initiator's SYN, the responder's SYN+ACK and the initiator's ACK were seen
+
+	// The initiator's context: its first contacts (distinct dst_ip, dst_port)
+	// in the context window ending when this session was written.
+	CtxPairs  int     // first contacts
+	CtxFailed float64 // fraction of them refused (RST) or never answered
+	CtxPorts  int     // of them, to this session's dst_ip (a vertical sweep)
+	CtxHosts  int     // of them, to this session's dst_port (a horizontal sweep)
+	CtxSport  int     // of them, from this session's src_port (raw scanners keep one)
+	CtxTTLs   int     // distinct TTLs of their first packets (raw scanners vary it)
 
 	Label      int
 	Score      float64
@@ -89,8 +99,8 @@ func (r *Row) Valid() string {
 		return "duration is negative"
 	case math.IsNaN(r.Score) || math.IsInf(r.Score, 0):
 		return "score is not finite"
-	case math.IsNaN(r.FanoutFailed) || math.IsInf(r.FanoutFailed, 0):
-		return "fanout_failed is not finite"
+	case math.IsNaN(r.CtxFailed) || math.IsInf(r.CtxFailed, 0):
+		return "ctx_failed is not finite"
 	}
 	return ""
 }

@@ -22,11 +22,17 @@
 //   - duration = end_response − start_request when there was a response,
 //     else end_request − start_request. A session without a qualifying
 //     request packet measures from its first packet instead.
-//   - A session closes when its key has been idle for longer than the window
-//     in packet time (capture timestamps), never wall-clock time, so a replay
-//     of a capture gives byte-identical output. Sessions leave in the order
-//     in which they went idle (least recently active first), whether closed by
-//     a later packet, by a live ticker, by eviction or at the end.
+//   - A session closes when its key has been idle in packet time (capture
+//     timestamps, never wall-clock time, so a replay of a capture gives
+//     byte-identical output) for longer than Config.Window (0.5 s, the seed's),
+//     or Config.EstablishedIdle (5 min) while it is established: its handshake
+//     completed or payload flowed both ways, and it has seen no RST and not
+//     both FINs. Probes, refused and unanswered attempts are never
+//     established, so they leave after Window; a quiet keep-alive or TLS
+//     connection stays one session instead of falling apart into fragments
+//     that start mid-stream (which look like ACK or FIN probes). Sessions
+//     leave in the order in which they went idle, whether closed by a later
+//     packet, by a live ticker or at the end.
 //   - When the table holds Config.MaxSessions sessions, the least recently
 //     active one is written early (counted in Stats.Evicted) to make room:
 //     memory is bounded by the cap, never by the input's size.
@@ -34,12 +40,25 @@
 // # Evidence beyond the seed
 //
 // Taken from the initiator's first packet: TCP window, TCP options length,
-// MSS option (0 if none), IPv4 TTL or IPv6 hop limit, IPv4 DF bit. Per
-// direction: packets and TCP payload bytes (from IP lengths, so a
-// snaplen-cut capture still counts what was sent). And, at session start,
-// fanout: how many distinct (dst_ip, dst_port) the same initiator IP opened
-// sessions to in the preceding Config.FanoutWindow, and fanout_failed: the
-// fraction of those refused (RST from the responder) or still unanswered.
+// MSS option (0 if none), IPv4 TTL or IPv6 hop limit, IPv4 DF bit, and its
+// TCP flags (init_flags). Per direction: packets and TCP payload bytes (from
+// IP lengths, so a snaplen-cut capture still counts what was sent). answer
+// is the kind of the responder's first packet (0 none, 1 SYN+ACK, 2 RST, 3
+// anything else) and handshake whether SYN, SYN+ACK and the initiator's ACK
+// were all seen. None of these depends on the path's round-trip time.
+//
+// The initiator's context (ctx_*; see context.go for why): over its first
+// contacts, the distinct (dst_ip, dst_port) it opened sessions to within
+// Config.ContextWindow (5 s) before this session's close, taken when the
+// session is written with the answers seen by then: how many (ctx_pairs),
+// the fraction refused or never answered (ctx_failed), how many to this
+// session's dst_ip (ctx_ports, a vertical sweep) and to its dst_port
+// (ctx_hosts, a horizontal sweep), how many from its src_port (ctx_sport:
+// raw scanners keep one source port, kernels pick a new one per connection)
+// and how many distinct TTLs their first packets had (ctx_ttls: nmap draws a
+// random TTL per probe). Counting distinct services instead of sessions keeps
+// a scanner that is also a busy client from hiding its scan in its own
+// traffic.
 //
 // # Deliberate differences from the seed
 //

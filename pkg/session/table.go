@@ -13,10 +13,19 @@ import (
 
 // Config tunes a Table.
 type Config struct {
-	// Window is the idle timeout in packet time (default 0.5 s, the seed's).
+	// Window is the idle timeout in packet time (default 0.5 s, the seed's)
+	// of every session that is not established.
 	Window time.Duration
-	// FanoutWindow is how far back fanout looks (default 1 s).
-	FanoutWindow time.Duration
+	// EstablishedIdle is the idle timeout of an established session: one
+	// whose handshake completed, or that carried payload both ways, and
+	// that has seen no RST and not both FINs (default 5 minutes, Zeek's TCP
+	// inactivity timeout). Probes never get there, so they still leave after
+	// Window; a quiet keep-alive or TLS connection stays one session instead
+	// of falling apart into fragments that start mid-stream.
+	EstablishedIdle time.Duration
+	// ContextWindow is how far back the ctx_* columns look from a session's
+	// close (default 5 s, the alert rule's window).
+	ContextWindow time.Duration
 	// MaxSessions caps open sessions; 0 means DefaultMaxSessions.
 	MaxSessions int
 	// Hosts and Ports keep only packets with an endpoint among them (each
@@ -26,7 +35,7 @@ type Config struct {
 }
 
 // DefaultMaxSessions keeps the table near 200 MB at worst (one session
-// with its map entry and fanout entry is under 300 bytes).
+// with its map entry and context entry is under 300 bytes).
 const DefaultMaxSessions = 600_000
 
 // Stats counts what the table saw.
@@ -51,7 +60,8 @@ type key struct {
 }
 
 type session struct {
-	prev, next *session // activity list, least recently active first
+	prev, next *session // its activity list, least recently active first
+	long       bool     // on the established list
 	h          uint64
 	k          key
 	initIsA    bool
@@ -66,31 +76,37 @@ type session struct {
 	srcBytes, dstBytes           int64
 
 	initWin, initOpt, initMSS, initTTL, initDF int32
-	fanout                                     int32
-	fanoutFailed                               float64
+	initFlags                                  uint8
+	answer                                     uint8 // 0 none yet, 1 SYN+ACK, 2 RST, 3 other
+	synAck                                     bool  // the responder's SYN+ACK was seen
+	handshake                                  bool  // ... and then the initiator's ACK
+	finSrc, finDst                             bool
 
-	// fan links the session to its entry in the initiator's fanout ring so
-	// that an answer can be credited while the entry is still in window.
-	fan    *initiator
-	fanSeq uint64
+	// ctx links the session to its pair's entry in the initiator's context
+	// so that an answer can be credited while the entry is in the window.
+	ctx    *initiator
+	ctxSeq uint64
 	ok     bool // the responder answered with something other than RST
 }
 
 // Table is the session table: it folds packets into sessions and emits each
 // as a row when it goes idle.
 type Table struct {
-	cfg     Config
-	window  int64
-	emit    Emit
-	idx     index
-	seed    uint64
-	head    *session // least recently active
-	tail    *session
+	cfg    Config
+	window int64
+	emit   Emit
+	idx    index
+	seed   uint64
+	// lists[0] holds sessions that time out after Window, lists[1] the
+	// established ones (EstablishedIdle); each is in order of activity, so
+	// its head is the next to expire.
+	lists   [2]lru
+	idle    [2]int64
 	free    *session
 	now     int64 // packet time of the newest packet
 	stats   Stats
 	out     row.Row
-	fan     fanout
+	ctx     contexts
 	hostSet map[[16]byte]bool
 	portSet [65536 / 64]uint64
 	err     error
@@ -101,14 +117,21 @@ func NewTable(cfg Config, emit Emit) *Table {
 	if cfg.Window <= 0 {
 		cfg.Window = 500 * time.Millisecond
 	}
-	if cfg.FanoutWindow <= 0 {
-		cfg.FanoutWindow = time.Second
+	if cfg.ContextWindow <= 0 {
+		cfg.ContextWindow = 5 * time.Second
+	}
+	if cfg.EstablishedIdle <= 0 {
+		cfg.EstablishedIdle = 5 * time.Minute
+	}
+	if cfg.EstablishedIdle < cfg.Window {
+		cfg.EstablishedIdle = cfg.Window
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
 	t := &Table{cfg: cfg, window: int64(cfg.Window), emit: emit, idx: newIndex(), seed: newSeed()}
-	t.fan.init(int64(cfg.FanoutWindow))
+	t.idle = [2]int64{int64(cfg.Window), int64(cfg.EstablishedIdle)}
+	t.ctx.init(int64(cfg.ContextWindow))
 	if len(cfg.Hosts) > 0 {
 		t.hostSet = map[[16]byte]bool{}
 		for _, h := range cfg.Hosts {
@@ -183,13 +206,14 @@ func (t *Table) add(p *tcpPacket) error {
 	if err := t.expire(p.ts); err != nil {
 		return err
 	}
+	t.ctx.sweep(p.ts)
 	k, fromA := makeKey(p)
 	h := k.hash(t.seed)
 	s := t.idx.lookup(h, &k)
 	if s == nil {
 		if t.idx.n >= t.cfg.MaxSessions {
 			t.stats.Evicted++
-			if err := t.close(t.head); err != nil {
+			if err := t.close(t.leastRecent()); err != nil {
 				return err
 			}
 		}
@@ -206,12 +230,12 @@ func (t *Table) add(p *tcpPacket) error {
 		if p.df {
 			s.initDF = 1
 		}
-		t.fan.open(s, p)
+		s.initFlags = p.flags & 0x3f
+		t.ctx.open(s, p)
 	} else {
 		t.unlink(s)
 	}
 	s.last = p.ts
-	t.pushBack(s)
 
 	f := p.flags
 	s.syn += int32(f >> 1 & 1)
@@ -222,6 +246,10 @@ func (t *Table) add(p *tcpPacket) error {
 	s.psh += int32(f >> 3 & 1)
 	fl := f & 0x3f
 	if fromA == s.initIsA {
+		if s.synAck && !s.handshake && fl&(flagSYN|flagACK|flagRST) == flagACK && s.initFlags == flagSYN {
+			s.handshake = true
+		}
+		s.finSrc = s.finSrc || fl&flagFIN != 0
 		s.srcPkts++
 		s.srcBytes += int64(p.payloadLen)
 		if fl&(flagSYN|flagACK|flagRST|flagFIN) != 0 || fl == 0 {
@@ -232,6 +260,20 @@ func (t *Table) add(p *tcpPacket) error {
 			s.endReq = p.ts
 		}
 	} else {
+		if s.answer == 0 {
+			switch {
+			case fl&(flagSYN|flagACK) == flagSYN|flagACK:
+				s.answer = 1
+			case fl&flagRST != 0:
+				s.answer = 2
+			default:
+				s.answer = 3
+			}
+		}
+		if fl&(flagSYN|flagACK) == flagSYN|flagACK {
+			s.synAck = true
+		}
+		s.finDst = s.finDst || fl&flagFIN != 0
 		s.dstPkts++
 		s.dstBytes += int64(p.payloadLen)
 		if fl&(flagSYN|flagACK) == flagSYN|flagACK || fl&(flagRST|flagACK) == flagRST|flagACK || fl == 0 {
@@ -243,9 +285,10 @@ func (t *Table) add(p *tcpPacket) error {
 		}
 		if fl&flagRST == 0 && !s.ok {
 			s.ok = true
-			t.fan.answered(s)
+			t.ctx.answered(s)
 		}
 	}
+	t.pushBack(s)
 	return nil
 }
 
@@ -302,24 +345,60 @@ func (t *Table) Advance(now int64) error {
 }
 
 func (t *Table) expire(now int64) error {
-	for t.head != nil && now-t.head.last > t.window {
-		if err := t.close(t.head); err != nil {
+	for {
+		s := t.nextDue()
+		if s == nil || now-s.last <= t.idle[b2i(s.long)] {
+			return nil
+		}
+		if err := t.close(s); err != nil {
 			return err
 		}
 	}
-	t.fan.sweep(now)
+}
+
+// Flush writes every open session in the order they would go idle: at the
+// end of input, on a signal, or before an error is reported.
+func (t *Table) Flush() error {
+	for s := t.nextDue(); s != nil; s = t.nextDue() {
+		if err := t.close(s); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// Flush writes every open session, least recently active first: at the end
-// of input, on a signal, or before an error is reported.
-func (t *Table) Flush() error {
-	for t.head != nil {
-		if err := t.close(t.head); err != nil {
-			return err
-		}
+// nextDue is the open session whose idle timeout ends first (the short
+// list's on a tie), or nil.
+func (t *Table) nextDue() *session {
+	a, b := t.lists[0].head, t.lists[1].head
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.last+t.idle[1] < a.last+t.idle[0]:
+		return b
 	}
-	return nil
+	return a
+}
+
+// leastRecent is the open session whose last packet is oldest.
+func (t *Table) leastRecent() *session {
+	a, b := t.lists[0].head, t.lists[1].head
+	if a == nil || b != nil && b.last < a.last {
+		return b
+	}
+	return a
+}
+
+// deadline is when s goes idle: its close time in packet time.
+func (t *Table) deadline(s *session) int64 { return s.last + t.idle[b2i(s.long)] }
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (t *Table) close(s *session) error {
@@ -370,10 +449,15 @@ func (t *Table) fill(r *row.Row, s *session) {
 	r.SrcBytes, r.DstBytes = int(s.srcBytes), int(s.dstBytes)
 	r.InitWindow, r.InitOptLen, r.InitMSS = int(s.initWin), int(s.initOpt), int(s.initMSS)
 	r.InitTTL, r.InitDF = int(s.initTTL), int(s.initDF)
-	r.Fanout = int(s.fanout)
-	// Six decimals: enough for a fraction of at most 4096 sessions, and
+	r.InitFlags, r.Answer = int(s.initFlags), int(s.answer)
+	if s.handshake {
+		r.Handshake = 1
+	}
+	v := t.ctx.of(src, dst, sp, dp, t.deadline(s))
+	r.CtxPairs, r.CtxPorts, r.CtxHosts, r.CtxSport, r.CtxTTLs = v.pairs, v.ports, v.hosts, v.sport, v.ttls
+	// Six decimals: enough for a fraction of at most 4096 contacts, and
 	// rows stay short.
-	r.FanoutFailed = math.Round(s.fanoutFailed*1e6) / 1e6
+	r.CtxFailed = math.Round(v.failed*1e6) / 1e6
 }
 
 // addr turns a 16-byte key address back into an IPv4 or IPv6 address.
@@ -390,27 +474,34 @@ func (t *Table) alloc() *session {
 	return new(session)
 }
 
+// lru is a list of sessions in order of activity, least recent first.
+type lru struct{ head, tail *session }
+
 func (t *Table) unlink(s *session) {
+	l := &t.lists[b2i(s.long)]
 	if s.prev != nil {
 		s.prev.next = s.next
 	} else {
-		t.head = s.next
+		l.head = s.next
 	}
 	if s.next != nil {
 		s.next.prev = s.prev
 	} else {
-		t.tail = s.prev
+		l.tail = s.prev
 	}
 	s.prev, s.next = nil, nil
 }
 
+// pushBack puts s, just active, at the end of the list its state calls for.
 func (t *Table) pushBack(s *session) {
-	s.prev = t.tail
+	s.long = (s.handshake || s.srcBytes > 0 && s.dstBytes > 0) && s.rst == 0 && !(s.finSrc && s.finDst)
+	l := &t.lists[b2i(s.long)]
+	s.prev = l.tail
 	s.next = nil
-	if t.tail != nil {
-		t.tail.next = s
+	if l.tail != nil {
+		l.tail.next = s
 	} else {
-		t.head = s
+		l.head = s
 	}
-	t.tail = s
+	l.tail = s
 }

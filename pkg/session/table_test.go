@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"net"
+	"sort"
 	"os/exec"
 	"testing"
 	"time"
@@ -274,36 +275,167 @@ func TestEvidenceColumns(t *testing.T) {
 	}
 }
 
-func TestFanout(t *testing.T) {
+// TestContext: a busy client that also scans. Its curl loop to one service
+// is one first contact however often it repeats; the scan's probes are one
+// each, refused, from one source port with varying TTLs.
+func TestContext(t *testing.T) {
 	var pkts []pkt
-	// One initiator probes ports 1..5 within a second; 2 and 4 answer
-	// SYN+ACK, the others RST.
-	for i := 0; i < 5; i++ {
-		at := time.Duration(i) * 100 * ms
+	// A curl loop: 20 complete sessions to srv:8080 from new ports, 50 ms apart.
+	for i := range 20 {
+		at := time.Duration(i) * 50 * ms
+		sp := uint16(30000 + i)
+		pkts = append(pkts,
+			pkt{at: at, src: cli, dst: srv, sp: sp, dp: 8080, flags: "S"},
+			pkt{at: at + us, src: srv, dst: cli, sp: 8080, dp: sp, flags: "SA"},
+			pkt{at: at + 2*us, src: cli, dst: srv, sp: sp, dp: 8080, flags: "A"},
+			pkt{at: at + 3*us, src: cli, dst: srv, sp: sp, dp: 8080, flags: "PA", payload: 80},
+			pkt{at: at + 4*us, src: srv, dst: cli, sp: 8080, dp: sp, flags: "PA", payload: 900},
+			pkt{at: at + 5*us, src: cli, dst: srv, sp: sp, dp: 8080, flags: "FA"},
+			pkt{at: at + 6*us, src: srv, dst: cli, sp: 8080, dp: sp, flags: "FA"},
+			pkt{at: at + 7*us, src: cli, dst: srv, sp: sp, dp: 8080, flags: "A"})
+	}
+	// Meanwhile a SYN scan of ports 1..10 from source port 40000, TTLs
+	// 40..49; port 5 is open, port 10 filtered, the rest refused.
+	for i := range 10 {
+		at := 300*ms + time.Duration(i)*10*ms
 		dp := uint16(i + 1)
-		pkts = append(pkts, pkt{at: at, src: cli, dst: srv, sp: 40000, dp: dp, flags: "S"})
-		reply := "RA"
-		if dp%2 == 0 {
-			reply = "SA"
+		pkts = append(pkts, pkt{at: at, src: cli, dst: srv, sp: 40000, dp: dp, flags: "S", window: 1024, mss: 1460, ttl: uint8(40 + i)})
+		switch dp {
+		case 5:
+			pkts = append(pkts, pkt{at: at + us, src: srv, dst: cli, sp: dp, dp: 40000, flags: "SA"},
+				pkt{at: at + 2*us, src: cli, dst: srv, sp: 40000, dp: dp, flags: "R"})
+		case 10:
+		default:
+			pkts = append(pkts, pkt{at: at + us, src: srv, dst: cli, sp: dp, dp: 40000, flags: "RA"})
 		}
-		pkts = append(pkts, pkt{at: at + us, src: srv, dst: cli, sp: dp, dp: 40000, flags: reply})
 	}
-	// 2 s later, beyond the fanout window: a fresh start.
-	pkts = append(pkts, pkt{at: 2500 * ms, src: cli, dst: srv, sp: 40001, dp: 9, flags: "S"})
-	rows, _ := feed(t, Config{Window: 10 * time.Second, FanoutWindow: time.Second}, pkts)
-	byPort := map[uint16]row.Row{}
+	// 10 s later, beyond the context window: a fresh start.
+	pkts = append(pkts, pkt{at: 10 * time.Second, src: cli, dst: srv, sp: 40001, dp: 99, flags: "S"})
+	sortByTime(pkts)
+	rows, _ := feed(t, Config{}, pkts)
+	var scan, loop []row.Row
+	var late row.Row
 	for _, r := range rows {
-		byPort[r.DstPort] = r
-	}
-	for dp, want := range map[uint16]struct {
-		fanout int
-		failed float64
-	}{1: {0, 0}, 2: {1, 1}, 3: {2, 0.5}, 4: {3, 2.0 / 3}, 5: {4, 0.5}, 9: {0, 0}} {
-		r := byPort[dp]
-		if r.Fanout != want.fanout || r.FanoutFailed != float64(int(want.failed*1e6+0.5))/1e6 {
-			t.Errorf("port %d: fanout %d failed %v, want %d %v", dp, r.Fanout, r.FanoutFailed, want.fanout, want.failed)
+		switch {
+		case r.DstPort == 8080:
+			loop = append(loop, r)
+		case r.DstPort == 99:
+			late = r
+		default:
+			scan = append(scan, r)
 		}
 	}
+	if len(loop) != 20 || len(scan) != 10 {
+		t.Fatalf("%d loop rows, %d scan rows", len(loop), len(scan))
+	}
+	// Every scan row is written 0.5 s after its probe, when the whole scan
+	// and the loop have been seen: 11 first contacts, 9 refused or
+	// unanswered (all but the loop's and open port 5), 11 ports on srv, one
+	// host per port, 10 from port 40000, 11 TTLs (the loop's 64 and 40..49).
+	for _, r := range scan {
+		if r.CtxPairs != 11 || r.CtxFailed != 0.818182 || r.CtxPorts != 11 || r.CtxHosts != 1 || r.CtxSport != 10 || r.CtxTTLs != 11 {
+			t.Errorf("scan row to port %d: pairs %d failed %v ports %d hosts %d sport %d ttls %d", r.DstPort,
+				r.CtxPairs, r.CtxFailed, r.CtxPorts, r.CtxHosts, r.CtxSport, r.CtxTTLs)
+		}
+	}
+	// The loop's sessions each see the one service, plus whatever scan
+	// probes had started by then; the loop itself never counts twice, and
+	// only its first session is a first contact (from its own source port).
+	for i, r := range loop {
+		if r.CtxPorts < 1 || r.CtxPairs > 11 || r.CtxSport != b2i(i == 0) || r.Handshake != 1 || r.Answer != 1 || r.InitFlags != 2 {
+			t.Errorf("loop row from port %d: %+v", r.SrcPort, r)
+		}
+	}
+	if late.CtxPairs != 1 || late.CtxFailed != 1 || late.CtxPorts != 1 || late.CtxTTLs != 1 {
+		t.Errorf("after the window: %+v", late)
+	}
+}
+
+func sortByTime(pkts []pkt) {
+	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].at < pkts[j].at })
+}
+
+// TestProbeEvidence: the initiator's first flags, the kind of answer, and
+// whether a handshake completed, for the probes nmap sends.
+func TestProbeEvidence(t *testing.T) {
+	cases := []struct {
+		name      string
+		pkts      []pkt
+		flags     int
+		answer    int
+		handshake int
+	}{
+		{"SYN refused", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: "S"}, {at: us, src: srv, dst: cli, sp: 2, dp: 1, flags: "RA"}}, 2, 2, 0},
+		{"SYN open, half-open", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: "S"}, {at: us, src: srv, dst: cli, sp: 2, dp: 1, flags: "SA"},
+			{at: 2 * us, src: cli, dst: srv, sp: 1, dp: 2, flags: "R"}}, 2, 1, 0},
+		{"connect open", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: "S"}, {at: us, src: srv, dst: cli, sp: 2, dp: 1, flags: "SA"},
+			{at: 2 * us, src: cli, dst: srv, sp: 1, dp: 2, flags: "A"}, {at: 3 * us, src: cli, dst: srv, sp: 1, dp: 2, flags: "RA"}}, 2, 1, 1},
+		{"SYN unanswered", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: "S"}}, 2, 0, 0},
+		{"XMAS refused", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: "FUP"}, {at: us, src: srv, dst: cli, sp: 2, dp: 1, flags: "RA"}}, 41, 2, 0},
+		{"NULL", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: ""}}, 0, 0, 0},
+		{"ACK, bare RST", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: "A"}, {at: us, src: srv, dst: cli, sp: 2, dp: 1, flags: "R"}}, 16, 2, 0},
+		{"mid-stream data", []pkt{{src: cli, dst: srv, sp: 1, dp: 2, flags: "PA", payload: 10}, {at: us, src: srv, dst: cli, sp: 2, dp: 1, flags: "A"}}, 24, 3, 0},
+	}
+	for _, c := range cases {
+		rows, _ := feed(t, Config{}, c.pkts)
+		if len(rows) != 1 || rows[0].InitFlags != c.flags || rows[0].Answer != c.answer || rows[0].Handshake != c.handshake {
+			t.Errorf("%s: %+v", c.name, rows)
+		}
+	}
+}
+
+// TestEstablishedIdle: an established session outlives --window (a quiet
+// keep-alive connection stays one session), a probe does not, and a reset
+// puts an established session back on the short timeout.
+func TestEstablishedIdle(t *testing.T) {
+	handshake := func(at time.Duration, sp uint16) []pkt {
+		return []pkt{{at: at, src: cli, dst: srv, sp: sp, dp: 443, flags: "S"}, {at: at + us, src: srv, dst: cli, sp: 443, dp: sp, flags: "SA"},
+			{at: at + 2*us, src: cli, dst: srv, sp: sp, dp: 443, flags: "A"}}
+	}
+	var pkts []pkt
+	pkts = append(pkts, handshake(0, 1000)...)
+	// 2 s of silence, then data and a FIN close: one session.
+	pkts = append(pkts, pkt{at: 2 * time.Second, src: cli, dst: srv, sp: 1000, dp: 443, flags: "PA", payload: 100},
+		pkt{at: 2*time.Second + us, src: srv, dst: cli, sp: 443, dp: 1000, flags: "PA", payload: 100},
+		pkt{at: 2*time.Second + 2*us, src: cli, dst: srv, sp: 1000, dp: 443, flags: "FA"},
+		pkt{at: 2*time.Second + 3*us, src: srv, dst: cli, sp: 443, dp: 1000, flags: "FA"},
+		// After both FINs the short timeout applies: this late ACK is a new session.
+		pkt{at: 3 * time.Second, src: cli, dst: srv, sp: 1000, dp: 443, flags: "A"})
+	// An established session reset after its handshake, then a stray packet 1 s later.
+	pkts = append(pkts, handshake(4*time.Second, 2000)...)
+	pkts = append(pkts, pkt{at: 4*time.Second + 10*us, src: srv, dst: cli, sp: 443, dp: 2000, flags: "R"},
+		pkt{at: 5 * time.Second, src: cli, dst: srv, sp: 2000, dp: 443, flags: "A"})
+	// A probe 2 s apart from its retransmission: two sessions.
+	pkts = append(pkts, pkt{at: 6 * time.Second, src: cli, dst: srv, sp: 3000, dp: 22, flags: "S"},
+		pkt{at: 8 * time.Second, src: cli, dst: srv, sp: 3000, dp: 22, flags: "S"})
+	rows, _ := feed(t, Config{}, pkts)
+	per := map[uint16]int{}
+	for _, r := range rows {
+		per[r.SrcPort]++
+	}
+	if per[1000] != 2 || per[2000] != 2 || per[3000] != 2 || len(rows) != 6 {
+		t.Errorf("sessions per client port %v, want 1000: 2 (the closed connection, then the late ACK), 2000: 2, 3000: 2", per)
+	}
+	for _, r := range rows {
+		if r.SrcPort == 1000 && r.SYN == 1 && (r.Packets != 7 || r.SrcBytes != 100 || r.FIN != 2) {
+			t.Errorf("keep-alive session split: %+v", r)
+		}
+	}
+	// Sessions leave in the order they go idle: the established one, quiet
+	// since 0 s with a 5 min timeout, must not hold back the others.
+	rows, _ = feed(t, Config{}, append(handshake(0, 1000), pkt{at: time.Second, src: cli, dst: srv, sp: 3000, dp: 22, flags: "S"},
+		pkt{at: 3 * time.Second, src: cli, dst: srv, sp: 3001, dp: 22, flags: "S"}))
+	if len(rows) != 3 || rows[0].SrcPort != 3000 || rows[1].SrcPort != 3001 || rows[2].SrcPort != 1000 {
+		t.Errorf("close order: %v", ports(rows))
+	}
+}
+
+func ports(rows []row.Row) []uint16 {
+	var out []uint16
+	for _, r := range rows {
+		out = append(out, r.SrcPort)
+	}
+	return out
 }
 
 func TestMaxSessionsEvictsLeastRecentlyActive(t *testing.T) {

@@ -24,8 +24,9 @@ const tool = "pcapsess"
 const description = `Turn TCP packets into session rows (CSV or NDJSON) on stdout.
 
 A session is every packet between two (ip, port) endpoints until the pair
-has been idle for --window, in packet time: replaying a capture gives
-exactly the rows the live run gave. The first packet's sender is the
+has been idle for --session-idle (--established-idle once its handshake
+completed or data flowed both ways, until RST or both FINs), in packet time:
+replaying a capture gives exactly the rows the live run gave. The first packet's sender is the
 initiator (src_*). Live capture uses AF_PACKET and needs root or
 CAP_NET_RAW; no libpcap is needed.
 
@@ -35,19 +36,21 @@ Examples:
   tcpdump -i lo -w - | pcapsess -r -`
 
 type cmd struct {
-	Interface    string        `short:"i" help:"Capture live from this interface (AF_PACKET)." xor:"src" placeholder:"IFACE"`
-	Read         string        `short:"r" help:"Read a pcap or pcapng file (gzip'd or not); - is stdin." xor:"src" placeholder:"FILE"`
-	Format       string        `help:"Output format: csv or ndjson." default:"csv" enum:"csv,ndjson"`
-	Label        *int          `help:"Add a label column with this value (1 = scan, 0 = normal)." placeholder:"N"`
-	Window       time.Duration `help:"Idle time, in packet time, that ends a session." default:"500ms"`
-	FanoutWindow time.Duration `help:"How far back the fanout columns look." default:"1s"`
-	Snaplen      int           `help:"Bytes kept per packet in live capture." default:"262144"`
-	Host         []string      `help:"Keep only packets to or from this address (repeatable)." placeholder:"ADDR"`
-	Port         []uint16      `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
-	MaxSessions  int           `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
-	Write        string        `short:"w" help:"Also save every packet read to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
-	User         string        `short:"Z" help:"After opening the live socket (and the -w file), run as this user, like tcpdump -Z; empty keeps root." default:"nobody" placeholder:"USER"`
-	Quiet        bool          `short:"q" help:"Print no summary on stderr."`
+	Interface       string         `short:"i" help:"Capture live from this interface (AF_PACKET)." xor:"src" placeholder:"IFACE"`
+	Read            string         `short:"r" help:"Read a pcap or pcapng file (gzip'd or not); - is stdin." xor:"src" placeholder:"FILE"`
+	Format          string         `help:"Output format: csv or ndjson." default:"csv" enum:"csv,ndjson"`
+	Label           *int           `help:"Add a label column with this value (1 = scan, 0 = normal)." placeholder:"N"`
+	SessionIdle     time.Duration  `name:"session-idle" help:"Idle time, in packet time, that ends a session that is not established (probes, refused and unanswered attempts)." default:"500ms"`
+	Window          *time.Duration `hidden:"" help:"Old name of --session-idle."`
+	EstablishedIdle time.Duration  `name:"established-idle" help:"Idle time that ends an established session (handshake done or data both ways, no RST, not both FINs)." default:"5m"`
+	ContextWindow   time.Duration  `name:"context-window" help:"How far back from a session's end the ctx_* columns look at its initiator's first contacts." default:"5s"`
+	Snaplen         int            `help:"Bytes kept per packet in live capture." default:"262144"`
+	Host            []string       `help:"Keep only packets to or from this address (repeatable)." placeholder:"ADDR"`
+	Port            []uint16       `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
+	MaxSessions     int            `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
+	Write           string         `short:"w" help:"Also save every packet read to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
+	User            string         `short:"Z" help:"After opening the live socket (and the -w file), run as this user, like tcpdump -Z; empty keeps root." default:"nobody" placeholder:"USER"`
+	Quiet           bool           `short:"q" help:"Print no summary on stderr."`
 	cliutil.VersionFlag
 
 	stdin io.Reader
@@ -71,16 +74,20 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if c.Interface == "" && c.Read == "" {
 		return cliutil.Usagef("give a capture source: -i IFACE or -r FILE")
 	}
-	if c.Window <= 0 {
-		return cliutil.Usagef("--window must be positive, got %v", c.Window)
+	if c.Window != nil {
+		c.SessionIdle = *c.Window
 	}
-	if c.FanoutWindow <= 0 {
-		return cliutil.Usagef("--fanout-window must be positive, got %v", c.FanoutWindow)
+	if c.SessionIdle <= 0 || c.EstablishedIdle <= 0 || c.ContextWindow <= 0 {
+		return cliutil.Usagef("--session-idle, --established-idle and --context-window must be positive")
+	}
+	if c.EstablishedIdle < c.SessionIdle {
+		return cliutil.Usagef("--established-idle (%v) must not be shorter than --session-idle (%v)", c.EstablishedIdle, c.SessionIdle)
 	}
 	if c.MaxSessions <= 0 {
 		return cliutil.Usagef("--max-sessions must be positive, got %d", c.MaxSessions)
 	}
-	cfg := session.Config{Window: c.Window, FanoutWindow: c.FanoutWindow, MaxSessions: c.MaxSessions, Ports: c.Port}
+	cfg := session.Config{Window: c.SessionIdle, EstablishedIdle: c.EstablishedIdle, ContextWindow: c.ContextWindow,
+		MaxSessions: c.MaxSessions, Ports: c.Port}
 	for _, h := range c.Host {
 		a, err := netip.ParseAddr(h)
 		if err != nil {
