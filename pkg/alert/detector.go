@@ -56,10 +56,37 @@ import (
 	"scanwatch/pkg/row"
 )
 
+// Rule is what the Detector counts per scanner.
+type Rule uint8
+
+const (
+	// Services counts distinct services (dst_ip, dst_port): a scanner that
+	// is also a busy client shows its curl loop as one service, however
+	// many sessions it opens, beside every port it probed.
+	Services Rule = iota
+	// Sessions counts sessions: the seed's 30 % rule, taken per scanner
+	// over the window. A busy host dilutes its own scan with it.
+	Sessions
+)
+
+func (r Rule) String() string { return [...]string{"services", "sessions"}[r] }
+
+// ParseRule reads a rule's name.
+func ParseRule(s string) (Rule, error) {
+	switch s {
+	case "services":
+		return Services, nil
+	case "sessions":
+		return Sessions, nil
+	}
+	return 0, fmt.Errorf("unknown rule %q (services or sessions)", s)
+}
+
 // Config tunes a Detector. Zero fields take the defaults of DefaultConfig.
 type Config struct {
-	Ratio       float64       // anomalous/all sessions of a scanner in the window
-	MinSessions int           // anomalous sessions of a scanner in the window
+	Rule        Rule          // what is counted: distinct services (default) or sessions
+	Ratio       float64       // anomalous/all counted in the window, per scanner
+	MinSessions int           // anomalous counted (services or sessions) of a scanner in the window
 	Window      time.Duration // sliding window of packet time
 	Quiet       time.Duration // an episode ends after this long without anomalies
 	Update      time.Duration // first gap between update records; it doubles after each, up to 32×
@@ -164,21 +191,34 @@ type Event struct {
 	PortCount   int
 	Techniques  []TechCount
 
-	Anomalies       int // anomalous sessions of the episode
-	Sessions        int // all sessions of the scanner since the episode's first anomaly
-	WindowAnomalies int // the rule's numbers at Time
-	WindowSessions  int
-	First, Last     int64 // packet times of the first and last anomalous session
-	MeanScore       float64
-	HasScore        bool
+	Rule                    Rule
+	Anomalies               int // anomalous sessions of the episode
+	Sessions                int // all sessions of the scanner since the episode's first anomaly
+	WindowAnomalies         int // the scanner's sessions in the window at Time: anomalous, all
+	WindowSessions          int
+	WindowAnomalousServices int // its distinct services in the window: with an anomalous session, all
+	WindowServices          int
+	First, Last             int64 // packet times of the first and last anomalous session
+	MeanScore               float64
+	HasScore                bool
 }
 
-// Ratio is WindowAnomalies / WindowSessions.
+// Counts are the rule's numbers at the record's time: anomalous and all
+// services, or sessions.
+func (e *Event) Counts() (anomalous, all int) {
+	if e.Rule == Sessions {
+		return e.WindowAnomalies, e.WindowSessions
+	}
+	return e.WindowAnomalousServices, e.WindowServices
+}
+
+// Ratio is the rule's share: anomalous over all of what it counts.
 func (e *Event) Ratio() float64 {
-	if e.WindowSessions == 0 {
+	a, n := e.Counts()
+	if n == 0 {
 		return 0
 	}
-	return float64(e.WindowAnomalies) / float64(e.WindowSessions)
+	return float64(a) / float64(n)
 }
 
 // Summary names the techniques for a signature: "SYN", "FIN+XMAS".
@@ -224,7 +264,26 @@ const (
 type scanner struct {
 	addr            netip.Addr
 	winAll, winAnom int
-	ep              *episode
+	// services in the window: sessions (all, anomalous) per service, and
+	// how many services have any, and an anomalous one.
+	services                map[service]serviceCount
+	winServices, winAnomSvc int
+	ep                      *episode
+}
+
+type service struct {
+	dst  netip.Addr
+	port uint16
+}
+
+type serviceCount struct{ all, anom int32 }
+
+// counts are the rule's numbers for sc.
+func (d *Detector) counts(sc *scanner) (anomalous, all int) {
+	if d.cfg.Rule == Sessions {
+		return sc.winAnom, sc.winAll
+	}
+	return sc.winAnomSvc, sc.winServices
 }
 
 type episode struct {
@@ -250,6 +309,7 @@ type episode struct {
 type winEntry struct {
 	t    int64
 	sc   *scanner // nil: untracked initiator
+	svc  service
 	anom bool
 }
 
@@ -334,10 +394,10 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 	}
 	sc := d.scanners[r.SrcIP]
 	if sc == nil && len(d.scanners) < d.cfg.MaxScanners {
-		sc = &scanner{addr: r.SrcIP}
+		sc = &scanner{addr: r.SrcIP, services: map[service]serviceCount{}}
 		d.scanners[r.SrcIP] = sc
 	}
-	d.push(winEntry{t: t, sc: sc, anom: anomalous})
+	d.push(winEntry{t: t, sc: sc, svc: service{r.DstIP, r.DstPort}, anom: anomalous})
 	if sc == nil {
 		d.stats.Untracked++
 		return d.out, nil
@@ -366,7 +426,7 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 	}
 	switch {
 	case !ep.alerted:
-		if sc.winAnom >= d.cfg.MinSessions && int64(sc.winAnom)*1e6 >= d.ratioPPM*int64(sc.winAll) {
+		if a, n := d.counts(sc); a >= d.cfg.MinSessions && int64(a)*1e6 >= d.ratioPPM*int64(n) {
 			ep.alerted = true
 			d.stats.Alerts++
 			ep.alert = d.stats.Alerts
@@ -464,11 +524,21 @@ func (d *Detector) push(e winEntry) {
 	if e.anom {
 		d.stats.WindowAnomalies++
 	}
-	if e.sc != nil {
-		e.sc.winAll++
-		if e.anom {
-			e.sc.winAnom++
+	if sc := e.sc; sc != nil {
+		sc.winAll++
+		c := sc.services[e.svc]
+		if c.all == 0 {
+			sc.winServices++
 		}
+		c.all++
+		if e.anom {
+			sc.winAnom++
+			if c.anom == 0 {
+				sc.winAnomSvc++
+			}
+			c.anom++
+		}
+		sc.services[e.svc] = c
 	}
 }
 
@@ -483,8 +553,19 @@ func (d *Detector) pop() {
 	}
 	if sc := e.sc; sc != nil {
 		sc.winAll--
+		c := sc.services[e.svc]
+		c.all--
 		if e.anom {
 			sc.winAnom--
+			if c.anom--; c.anom == 0 {
+				sc.winAnomSvc--
+			}
+		}
+		if c.all == 0 {
+			sc.winServices--
+			delete(sc.services, e.svc)
+		} else {
+			sc.services[e.svc] = c
 		}
 		if sc.winAll == 0 && sc.ep == nil {
 			delete(d.scanners, sc.addr)
@@ -572,24 +653,27 @@ func (d *Detector) record(ep *episode, s State, at int64, reason string) {
 
 func (d *Detector) event(ep *episode, s State, at int64, reason string) Event {
 	e := Event{
-		State:           s,
-		Time:            at,
-		Episode:         ep.alert,
-		Reason:          reason,
-		Scanner:         ep.sc.addr,
-		Targets:         slices.Clone(ep.targets[:min(len(ep.targets), maxListedTargets)]),
-		TargetCount:     len(ep.targets),
-		MoreTargets:     ep.targetMore,
-		Ports:           string(ep.ports.appendRanges(nil)),
-		PortCount:       ep.ports.Len(),
-		Techniques:      Resolve(&ep.techs),
-		Anomalies:       ep.anomalies,
-		Sessions:        ep.sessions,
-		WindowAnomalies: ep.sc.winAnom,
-		WindowSessions:  ep.sc.winAll,
-		First:           ep.first,
-		Last:            ep.last,
-		HasScore:        d.hasScore,
+		State:                   s,
+		Time:                    at,
+		Episode:                 ep.alert,
+		Reason:                  reason,
+		Scanner:                 ep.sc.addr,
+		Targets:                 slices.Clone(ep.targets[:min(len(ep.targets), maxListedTargets)]),
+		TargetCount:             len(ep.targets),
+		MoreTargets:             ep.targetMore,
+		Ports:                   string(ep.ports.appendRanges(nil)),
+		PortCount:               ep.ports.Len(),
+		Techniques:              Resolve(&ep.techs),
+		Rule:                    d.cfg.Rule,
+		Anomalies:               ep.anomalies,
+		Sessions:                ep.sessions,
+		WindowAnomalies:         ep.sc.winAnom,
+		WindowSessions:          ep.sc.winAll,
+		WindowAnomalousServices: ep.sc.winAnomSvc,
+		WindowServices:          ep.sc.winServices,
+		First:                   ep.first,
+		Last:                    ep.last,
+		HasScore:                d.hasScore,
 	}
 	if d.hasScore && ep.anomalies > 0 {
 		e.MeanScore = ep.scoreSum / float64(ep.anomalies)

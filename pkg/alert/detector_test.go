@@ -99,6 +99,38 @@ func TestRatioThreshold(t *testing.T) {
 	}
 }
 
+// TestBusyScanner: a host runs a curl loop (one service, 200 sessions in
+// 5 s) and scans 20 ports at the same time. Counted in sessions its scan is
+// 20/220 of its traffic, below 30 %; counted in services it is 20 of 21.
+func TestBusyScanner(t *testing.T) {
+	var rows []fed
+	for i := range 200 {
+		r := session("10.0.0.5", "10.0.0.9", 8080, time.Duration(i)*25*time.Millisecond)
+		r.SrcPort = uint16(30000 + i)
+		rows = append(rows, fed{r, false})
+		if i >= 100 && i < 120 {
+			rows = append(rows, fed{session("10.0.0.5", "10.0.0.9", uint16(i), time.Duration(i)*25*time.Millisecond+time.Millisecond), true})
+		}
+	}
+	evs := run(t, Config{}, rows)
+	if states(evs) != "10.0.0.5:start 10.0.0.5:end" || evs[0].WindowAnomalousServices != 5 || evs[0].WindowServices != 6 {
+		t.Errorf("services rule: %s %+v", states(evs), evs)
+	}
+	if evs := run(t, Config{Rule: Sessions}, rows); len(evs) != 0 {
+		t.Errorf("sessions rule alerted on a diluted scan: %s", states(evs))
+	}
+	// A normal host whose sessions to one service the model sometimes gets
+	// wrong stays at one anomalous service.
+	var normal []fed
+	for i := range 200 {
+		r := session("10.0.0.6", "10.0.0.9", 443, time.Duration(i)*25*time.Millisecond)
+		normal = append(normal, fed{r, i%3 == 0})
+	}
+	if evs := run(t, Config{}, normal); len(evs) != 0 {
+		t.Errorf("one service flagged now and then: %s", states(evs))
+	}
+}
+
 func TestMinSessions(t *testing.T) {
 	var rows []fed
 	for i := range 4 {
@@ -386,7 +418,7 @@ func TestEVEShape(t *testing.T) {
 	want := `{"timestamp":"2025-01-15T12:49:08.029948+0000","event_type":"alert","src_ip":"127.0.0.1","dest_ip":"127.0.0.1","proto":"TCP",` +
 		`"alert":{"action":"allowed","gid":1,"signature_id":9100001,"rev":1,"signature":"scanwatch: nmap SYN scan from 127.0.0.1","category":"Attempted Information Leak","severity":2},` +
 		`"scan":{"state":"start","episode":1,"scanner":"127.0.0.1","targets":["127.0.0.1"],"target_count":1,"ports":"22,80-82,443","port_count":5,"techniques":{"SYN":5},"nmap_options":"-sS",` +
-		`"anomalies":5,"sessions":5,"window_anomalies":5,"window_sessions":5,"ratio":1,"first":"2025-01-15T12:49:08.025898+0000","last":"2025-01-15T12:49:08.029948+0000","mean_score":0.9}}` + "\n"
+		`"anomalies":5,"sessions":5,"window_anomalies":5,"window_sessions":5,"window_anomalous_services":5,"window_services":5,"rule":"services","ratio":1,"first":"2025-01-15T12:49:08.025898+0000","last":"2025-01-15T12:49:08.029948+0000","mean_score":0.9}}` + "\n"
 	if string(line) != want {
 		t.Errorf("got\n%s\nwant\n%s", line, want)
 	}

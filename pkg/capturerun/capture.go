@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"scanwatch/pkg/row"
+	"scanwatch/pkg/truth"
 )
 
 // Marker ports lie above Linux's ephemeral range (32768–60999) and outside
@@ -35,7 +36,9 @@ type Options struct {
 	Hosts    []netip.Addr  // pcapsess --host filters (the marker source is added); none = every packet
 	Pcap     string        // also save the packets (pcapsess -w); "" = no
 	Kind     string        // what the capture is, for logs and the manifest
+	// Label labels the rows; nil labels them by Scanners (package truth).
 	Label    Labeler
+	Scanners []truth.Scanner
 	Log      io.Writer // pcapsess's stderr and progress lines; nil = discard
 }
 
@@ -130,6 +133,13 @@ func Capture(ctx context.Context, l Launcher, o Options, out *ClassFile,
 	if log == nil {
 		log = io.Discard
 	}
+	if o.Label == nil {
+		rules, err := truth.Compile(o.Scanners)
+		if err != nil {
+			return nil, err
+		}
+		o.Label = RulesLabeler(rules, o.Scanners)
+	}
 	r := &Run{l: l, markers: map[uint16]int{}, perLabel: map[int]int{}, perKind: map[string]int{}, perSrc: map[netip.Addr]int{}}
 	r.cond = sync.NewCond(&r.mu)
 	args := []string{"-i", l.Iface(), "--format", "csv"}
@@ -147,7 +157,7 @@ func Capture(ctx context.Context, l Launcher, o Options, out *ClassFile,
 	// pcapsess stays root: the class file is written by us, but -w's file
 	// is opened before the drop and a namespace has no "nobody" to worry about.
 	args = append(args, "--user=")
-	part := &Part{File: out.Path, Kind: o.Kind, First: max(out.lines, 1) + 1, Pcap: o.Pcap,
+	part := &Part{File: out.Path, Kind: o.Kind, First: max(out.lines, 1) + 1, Pcap: o.Pcap, Scanners: o.Scanners,
 		Capture: l.Describe(Target, "pcapsess", args...), Started: stamp(time.Now())}
 	began := time.Now()
 	// Not CommandContext's kill: pcapsess must get SIGINT (it then writes
@@ -311,6 +321,20 @@ func ClassLabeler(label int, kinds map[netip.Addr]string) Labeler {
 			}
 		}
 		return "unattributed", r.SrcIP
+	}
+}
+
+// RulesLabeler labels rows by the scanners' ground truth: a scan row's kind
+// is its scanner's techniques, any other row's is "normal"; the source is
+// the initiator.
+func RulesLabeler(rules *truth.Rules, scanners []truth.Scanner) Labeler {
+	return func(r *row.Row) (string, netip.Addr) {
+		label, i := rules.Label(r)
+		r.Label = label
+		if label == 1 {
+			return strings.Join(scanners[i].Techniques, "+"), r.SrcIP
+		}
+		return "normal", r.SrcIP
 	}
 }
 

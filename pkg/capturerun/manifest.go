@@ -2,8 +2,10 @@ package capturerun
 
 import (
 	"encoding/json"
+
 	"os"
 	"os/exec"
+	"scanwatch/pkg/truth"
 	"strings"
 	"time"
 )
@@ -34,6 +36,7 @@ type Part struct {
 	Traffic   []string          `json:"traffic_commands"`
 	Summary   string            `json:"capture_summary"`
 	Pcap      string            `json:"pcap,omitempty"`
+	Scanners  []truth.Scanner   `json:"scanners,omitempty"` // the ground truth that labelled its rows, when rules did
 	Started   string            `json:"started"`
 	Finished  string            `json:"finished"`
 	Seconds   string            `json:"seconds"`

@@ -49,6 +49,12 @@ func (s *Schema) With(cols ...Column) *Schema {
 	return NewSchema(append(slices.Clone(s.Known), cols...), s.Extra)
 }
 
+// WithExtra returns a copy of s that also carries the unknown columns names
+// (after its own).
+func (s *Schema) WithExtra(names ...string) *Schema {
+	return NewSchema(s.Known, append(slices.Clone(s.Extra), names...))
+}
+
 // Without returns a copy of s without cols.
 func (s *Schema) Without(cols ...Column) *Schema {
 	keep := slices.DeleteFunc(slices.Clone(s.Known), func(c Column) bool { return slices.Contains(cols, c) })

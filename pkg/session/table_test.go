@@ -3,8 +3,8 @@ package session
 import (
 	"context"
 	"net"
-	"sort"
 	"os/exec"
+	"sort"
 	"testing"
 	"time"
 

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,7 +33,51 @@ const (
 	// ActionClosed is a bare connection attempt to a port of the range
 	// that trafficgen does not serve, closed at once if it happens to open.
 	ActionClosed Action = "closed"
+	// ActionEcho is an interactive session with the echo server: a few
+	// short lines, each answered, with pauses between them, like a
+	// terminal or a chat client.
+	ActionEcho Action = "echo"
 )
+
+// Actions lists every action, in the order a Mix is written.
+var Actions = []Action{ActionSweep, ActionKeepAlive, ActionExchange, ActionClosed, ActionEcho}
+
+// Mix weighs the actions of a normal client; the zero Mix is the seed's
+// (sweep 55, keepalive 25, exchange 12, closed 8; sweep 90 and closed 10
+// without served ports).
+type Mix map[Action]float64
+
+// ParseMix reads "keepalive=3,exchange=1": weights, relative to each other.
+func ParseMix(s string) (Mix, error) {
+	m := Mix{}
+	for _, part := range strings.Split(s, ",") {
+		name, w, ok := strings.Cut(strings.TrimSpace(part), "=")
+		v, err := strconv.ParseFloat(w, 64)
+		if !ok || err != nil || v < 0 || !slices.Contains(Actions, Action(name)) {
+			return nil, fmt.Errorf("mix %q: want action=weight items, actions %v", s, Actions)
+		}
+		m[Action(name)] += v
+	}
+	total := 0.0
+	for _, v := range m {
+		total += v
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("mix %q: all weights are zero", s)
+	}
+	return m, nil
+}
+
+// String writes the mix back in ParseMix's form.
+func (m Mix) String() string {
+	var parts []string
+	for _, a := range Actions {
+		if v, ok := m[a]; ok {
+			parts = append(parts, string(a)+"="+strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	}
+	return strings.Join(parts, ",")
+}
 
 // NormalOptions configure legitimate traffic.
 type NormalOptions struct {
@@ -47,6 +93,8 @@ type NormalOptions struct {
 	Concurrency int           // parallel clients (≥ 1)
 	Timeout     time.Duration // per action
 	Seed        uint64
+	Mix         Mix    // nil: the seed's mix
+	Echo        uint16 // port of the echo server (ActionEcho); 0 = none
 }
 
 // NormalStats count what happened, per action.
@@ -86,8 +134,11 @@ func (s *NormalStats) String() string {
 	for _, n := range s.ByKind {
 		total += n
 	}
-	return fmt.Sprintf("%d actions (sweep %d, keepalive %d, exchange %d, closed %d): %d answered, %d refused, %d failed",
-		total, s.ByKind[ActionSweep], s.ByKind[ActionKeepAlive], s.ByKind[ActionExchange], s.ByKind[ActionClosed], s.OK, s.Refused, s.Failed)
+	kinds := fmt.Sprintf("sweep %d, keepalive %d, exchange %d, closed %d", s.ByKind[ActionSweep], s.ByKind[ActionKeepAlive], s.ByKind[ActionExchange], s.ByKind[ActionClosed])
+	if n := s.ByKind[ActionEcho]; n > 0 {
+		kinds += fmt.Sprintf(", echo %d", n)
+	}
+	return fmt.Sprintf("%d actions (%s): %d answered, %d refused, %d failed", total, kinds, s.OK, s.Refused, s.Failed)
 }
 
 // Total is the number of finished actions.
@@ -108,6 +159,34 @@ type NormalStep struct {
 func PlanNormal(seed uint64, i int, ports PortSet, serve []uint16) NormalStep {
 	r := rand.New(rand.NewPCG(seed, uint64(i)))
 	return drawNormal(r, ports, serve)
+}
+
+// Plan draws the i-th action of the options' seeded stream.
+func (o NormalOptions) Plan(i int) NormalStep {
+	r := rand.New(rand.NewPCG(o.Seed, uint64(i)))
+	if o.Mix == nil {
+		return drawNormal(r, o.Ports, o.Serve)
+	}
+	total := 0.0
+	for _, a := range Actions {
+		total += o.Mix[a]
+	}
+	x := r.Float64() * total
+	for _, a := range Actions {
+		if x -= o.Mix[a]; x < 0 || a == ActionEcho {
+			switch a {
+			case ActionSweep:
+				return NormalStep{a, o.Ports.At(r.IntN(o.Ports.Len()))}
+			case ActionClosed:
+				return NormalStep{a, closedPort(r, o.Ports, o.Serve)}
+			case ActionEcho:
+				return NormalStep{a, o.Echo}
+			default:
+				return NormalStep{a, o.Serve[r.IntN(len(o.Serve))]}
+			}
+		}
+	}
+	panic("unreachable")
 }
 
 func drawNormal(r *rand.Rand, ports PortSet, serve []uint16) NormalStep {
@@ -169,6 +248,12 @@ func (o NormalOptions) validate() error {
 	if o.Rate < 0 {
 		return fmt.Errorf("rate must be ≥ 0, got %g", o.Rate)
 	}
+	if (o.Mix[ActionKeepAlive] > 0 || o.Mix[ActionExchange] > 0) && len(o.Serve) == 0 {
+		return fmt.Errorf("mix %s needs served ports", o.Mix)
+	}
+	if o.Mix[ActionEcho] > 0 && o.Echo == 0 {
+		return fmt.Errorf("mix %s needs an echo port", o.Mix)
+	}
 	return nil
 }
 
@@ -222,6 +307,8 @@ func (c *Client) Do(ctx context.Context, s NormalStep) error {
 		return c.get(ctx, c.keepAlive, s.Port)
 	case ActionExchange:
 		return c.exchange(ctx, s.Port)
+	case ActionEcho:
+		return c.echo(ctx, s.Port)
 	case ActionClosed:
 		conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, s.Port).String())
 		if err != nil {
@@ -264,6 +351,35 @@ func (c *Client) exchange(ctx context.Context, port uint16) error {
 	return err
 }
 
+// echo sends three short lines to the echo server, reading each answer,
+// 30 ms apart, then closes.
+func (c *Client) echo(ctx context.Context, port uint16) error {
+	conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, port).String())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	buf := make([]byte, 64)
+	for i := range 3 {
+		line := fmt.Sprintf("line %d of an interactive session\n", i)
+		if _, err := io.WriteString(conn, line); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(conn, buf[:len(line)]); err != nil {
+			return err
+		}
+		select {
+		case <-time.After(30 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // RunNormal makes legitimate traffic until Count actions are done, Duration
 // has passed or ctx is cancelled, whichever comes first. Cancellation and
 // the duration limit are not errors.
@@ -281,7 +397,7 @@ func RunNormal(ctx context.Context, o NormalOptions) (*NormalStats, error) {
 	for range o.Concurrency {
 		wg.Go(func() {
 			for i := range steps {
-				s := PlanNormal(o.Seed, i, o.Ports, o.Serve)
+				s := o.Plan(i)
 				err := client.Do(ctx, s)
 				if ctx.Err() != nil {
 					return // the run is over; an interrupted action is not counted
@@ -328,6 +444,8 @@ type Servers struct {
 
 	mu       sync.Mutex
 	requests map[netip.Addr]int // by client address: shows the clients' source binding works
+	echo     []net.Listener
+	open     map[net.Conn]struct{} // echo connections, closed by Close
 }
 
 // Requests returns the number of requests served per client address.
@@ -344,7 +462,7 @@ func (s *Servers) Requests() map[netip.Addr]int {
 // Serve listens on addr:port for each port (0 picks a free port) and serves
 // small pages until Close.
 func Serve(addr netip.Addr, ports []uint16) (*Servers, error) {
-	s := &Servers{requests: map[netip.Addr]int{}}
+	s := &Servers{requests: map[netip.Addr]int{}, open: map[net.Conn]struct{}{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -376,6 +494,39 @@ func Serve(addr netip.Addr, ports []uint16) (*Servers, error) {
 	return s, nil
 }
 
+// Echo also listens on addr:port (0 picks a free port) and echoes whatever
+// each connection sends until it closes; it returns the port.
+func (s *Servers) Echo(addr netip.Addr, port uint16) (uint16, error) {
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, port).String())
+	if err != nil {
+		return 0, fmt.Errorf("echo: %w", err)
+	}
+	s.mu.Lock()
+	s.echo = append(s.echo, ln)
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		var conns sync.WaitGroup
+		defer conns.Wait()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.open[c] = struct{}{}
+			s.mu.Unlock()
+			conns.Go(func() {
+				io.Copy(c, io.LimitReader(c, 1<<20))
+				c.Close()
+				s.mu.Lock()
+				delete(s.open, c)
+				s.mu.Unlock()
+			})
+		}
+	})
+	return uint16(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
 // Ports returns the ports actually listened on.
 func (s *Servers) Ports() []uint16 {
 	var ps []uint16
@@ -390,5 +541,13 @@ func (s *Servers) Close() {
 	for _, srv := range s.srv {
 		srv.Close()
 	}
+	s.mu.Lock()
+	for _, ln := range s.echo {
+		ln.Close()
+	}
+	for c := range s.open {
+		c.Close()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 }

@@ -77,3 +77,45 @@ func freePort(t *testing.T) uint16 {
 	s.Close()
 	return p
 }
+
+// TestMixAndEcho: a client with its own mix of actions, echo sessions
+// included, against the HTTP and echo servers.
+func TestMixAndEcho(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	srv, err := Serve(lo, []uint16{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	echo, err := srv.Echo(lo, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mix, err := ParseMix("echo=2,exchange=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mix.String() != "exchange=1,echo=2" {
+		t.Errorf("mix %q", mix)
+	}
+	closed := freePort(t)
+	st, err := RunNormal(context.Background(), NormalOptions{
+		Target: lo, Ports: PortSet{{closed, closed}}, Serve: srv.Ports(), Echo: echo, Mix: mix,
+		Count: 60, Duration: time.Minute, Concurrency: 4, Timeout: 5 * time.Second, Seed: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total() != 60 || st.OK != 60 || st.ByKind[ActionEcho] < 25 || st.ByKind[ActionExchange] < 10 || st.ByKind[ActionSweep] != 0 {
+		t.Errorf("mix run: %s (last error %v)", st, st.LastErr)
+	}
+	for _, bad := range []string{"", "echo", "echo=-1", "flood=1", "echo=0"} {
+		if _, err := ParseMix(bad); err == nil {
+			t.Errorf("ParseMix(%q) accepted", bad)
+		}
+	}
+	if _, err := RunNormal(context.Background(), NormalOptions{Target: lo, Ports: PortSet{{closed, closed}}, Mix: mix,
+		Count: 1, Duration: time.Second, Concurrency: 1}); err == nil {
+		t.Error("an echo mix without an echo port ran")
+	}
+}

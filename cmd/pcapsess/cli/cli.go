@@ -36,21 +36,20 @@ Examples:
   tcpdump -i lo -w - | pcapsess -r -`
 
 type cmd struct {
-	Interface       string         `short:"i" help:"Capture live from this interface (AF_PACKET)." xor:"src" placeholder:"IFACE"`
-	Read            string         `short:"r" help:"Read a pcap or pcapng file (gzip'd or not); - is stdin." xor:"src" placeholder:"FILE"`
-	Format          string         `help:"Output format: csv or ndjson." default:"csv" enum:"csv,ndjson"`
-	Label           *int           `help:"Add a label column with this value (1 = scan, 0 = normal)." placeholder:"N"`
-	SessionIdle     time.Duration  `name:"session-idle" help:"Idle time, in packet time, that ends a session that is not established (probes, refused and unanswered attempts)." default:"500ms"`
-	Window          *time.Duration `hidden:"" help:"Old name of --session-idle."`
-	EstablishedIdle time.Duration  `name:"established-idle" help:"Idle time that ends an established session (handshake done or data both ways, no RST, not both FINs)." default:"5m"`
-	ContextWindow   time.Duration  `name:"context-window" help:"How far back from a session's end the ctx_* columns look at its initiator's first contacts." default:"5s"`
-	Snaplen         int            `help:"Bytes kept per packet in live capture." default:"262144"`
-	Host            []string       `help:"Keep only packets to or from this address (repeatable)." placeholder:"ADDR"`
-	Port            []uint16       `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
-	MaxSessions     int            `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
-	Write           string         `short:"w" help:"Also save every packet read to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
-	User            string         `short:"Z" help:"After opening the live socket (and the -w file), run as this user, like tcpdump -Z; empty keeps root." default:"nobody" placeholder:"USER"`
-	Quiet           bool           `short:"q" help:"Print no summary on stderr."`
+	Interface       string        `short:"i" help:"Capture live from this interface (AF_PACKET)." xor:"src" placeholder:"IFACE"`
+	Read            string        `short:"r" help:"Read a pcap or pcapng file (gzip'd or not); - is stdin." xor:"src" placeholder:"FILE"`
+	Format          string        `help:"Output format: csv or ndjson." default:"csv" enum:"csv,ndjson"`
+	Label           *int          `help:"Add a label column with this value (1 = scan, 0 = normal)." placeholder:"N"`
+	SessionIdle     time.Duration `name:"session-idle" aliases:"window" help:"Idle time, in packet time, that ends a session that is not established (probes, refused and unanswered attempts)." default:"500ms"`
+	EstablishedIdle time.Duration `name:"established-idle" help:"Idle time that ends an established session (handshake done or data both ways, no RST, not both FINs)." default:"5m"`
+	ContextWindow   time.Duration `name:"context-window" help:"How far back from a session's end the ctx_* columns look at its initiator's first contacts." default:"5s"`
+	Snaplen         int           `help:"Bytes kept per packet in live capture." default:"262144"`
+	Host            []string      `help:"Keep only packets to or from this address (repeatable)." placeholder:"ADDR"`
+	Port            []uint16      `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
+	MaxSessions     int           `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
+	Write           string        `short:"w" help:"Also save every packet read to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
+	User            string        `short:"Z" help:"After opening the live socket (and the -w file), run as this user, like tcpdump -Z; empty keeps root." default:"nobody" placeholder:"USER"`
+	Quiet           bool          `short:"q" help:"Print no summary on stderr."`
 	cliutil.VersionFlag
 
 	stdin io.Reader
@@ -73,9 +72,6 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if c.Interface == "" && c.Read == "" {
 		return cliutil.Usagef("give a capture source: -i IFACE or -r FILE")
-	}
-	if c.Window != nil {
-		c.SessionIdle = *c.Window
 	}
 	if c.SessionIdle <= 0 || c.EstablishedIdle <= 0 || c.ContextWindow <= 0 {
 		return cliutil.Usagef("--session-idle, --established-idle and --context-window must be positive")

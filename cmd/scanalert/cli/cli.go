@@ -28,24 +28,25 @@ arrive.
 
 The rule, per scanner (initiator IP), over a sliding window of packet time
 (the rows' timestamps, never the wall clock, so a replay of a capture gives
-the same alerts, timestamps included):
+the same alerts, timestamps included), counting the distinct services
+(dst_ip, dst_port) it opened sessions to (--rule services):
 
-  anomalous sessions from it in --window  >= --min-sessions, and
-  anomalous / all its sessions in --window >= --ratio
+  services with an anomalous session from it in --alert-window >= --min-anomalies, and
+  those / all services it opened sessions to in --alert-window >= --ratio
 
 checked on every row: the alert is written and flushed on the row that makes
-it hold. The ratio is over the scanner's own sessions, not all sessions: a
-scan is not diluted by a busy network, and a normal host whose sessions the
-model sometimes gets wrong stays far below it. Defaults: nmap's default timing
-puts 5 probes in a few milliseconds and even --scan-delay 1s puts 5 in 5 s;
-a normal host needs 5 misclassified sessions in 5 s, and most of its sessions
-wrong, to trip the rule.
+it hold. Counting services, not sessions, keeps a scanner that is also a busy
+client from hiding: its curl loop is one service beside every port it
+probed, and a normal host whose sessions to a few services the model
+sometimes gets wrong stays at those few. --rule sessions counts sessions
+instead (the seed's 30 % rule, per scanner). Defaults: nmap's default timing
+puts 5 probes in a few milliseconds and even --scan-delay 1s puts 5 in 5 s.
 
 Each scanner's alert is an episode: one "start" record naming the scanner,
 targets, destination ports, nmap techniques (connect, SYN, FIN, NULL, XMAS,
 ACK/Window, Maimon, from each session's flags), counts and times; "update" records
 while it goes on, the first --update after the start, each gap twice the last
-(up to 32x); one "end" once it has been --quiet (in packet time) or the
+(up to 32x); one "end" once it has been --episode-quiet (in packet time) or the
 input ends.
 
 Output (--format): eve is one Suricata EVE JSON alert per line
@@ -65,10 +66,11 @@ Examples:
 
 type cmd struct {
 	File        string        `arg:"" optional:"" help:"Rows to read; - or nothing is stdin." placeholder:"FILE"`
-	Ratio       float64       `help:"Anomalous share of a scanner's sessions in the window that raises an alert." default:"0.30"`
-	MinSessions int           `help:"Anomalous sessions of a scanner in the window needed to raise an alert." default:"5"`
-	Window      time.Duration `help:"Sliding window, in packet time." default:"5s"`
-	Quiet       time.Duration `help:"Packet time without anomalies from a scanner that ends its episode." default:"10s"`
+	Rule        string        `help:"What the rule counts per scanner: services (distinct dst_ip, dst_port) or sessions (the seed's rule)." default:"services" enum:"services,sessions"`
+	Ratio       float64       `help:"Anomalous share of a scanner's services (or sessions) in the window that raises an alert." default:"0.30"`
+	MinSessions int           `name:"min-anomalies" aliases:"min-sessions" help:"Anomalous services (or sessions) of a scanner in the window needed to raise an alert." default:"5"`
+	Window      time.Duration `name:"alert-window" aliases:"window" help:"Sliding window of the rule, in packet time." default:"5s"`
+	Quiet       time.Duration `name:"episode-quiet" aliases:"quiet" help:"Packet time without anomalies from a scanner that ends its episode." default:"10s"`
 	Update      time.Duration `help:"Packet time from an alert's start to its first update record; later gaps double (up to 32x)." default:"10s"`
 	Format      string        `help:"Output: text or eve (Suricata EVE JSON); auto is text on a terminal, eve otherwise." default:"auto" enum:"auto,text,eve"`
 	Log         string        `help:"Append every alert record, as EVE JSON, to this file." placeholder:"FILE"`
@@ -128,17 +130,21 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (alerts int, err error) {
+	rule, err := alert.ParseRule(c.Rule)
+	if err != nil {
+		return 0, cliutil.Usage(err)
+	}
 	cfg := alert.Config{
-		Ratio: c.Ratio, MinSessions: c.MinSessions, Window: c.Window, Quiet: c.Quiet, Update: c.Update,
+		Rule: rule, Ratio: c.Ratio, MinSessions: c.MinSessions, Window: c.Window, Quiet: c.Quiet, Update: c.Update,
 		MaxScanners: c.MaxScanners, MaxWindow: c.MaxWindow, MaxEpisodes: c.MaxEpisodes,
 	}
 	switch {
 	case c.Ratio <= 0 || c.Ratio > 1:
 		return 0, cliutil.Usagef("--ratio must be in (0, 1], got %v", c.Ratio)
 	case c.MinSessions < 1:
-		return 0, cliutil.Usagef("--min-sessions must be at least 1, got %d", c.MinSessions)
+		return 0, cliutil.Usagef("--min-anomalies must be at least 1, got %d", c.MinSessions)
 	case c.Window <= 0 || c.Quiet <= 0 || c.Update <= 0:
-		return 0, cliutil.Usagef("--window, --quiet and --update must be positive")
+		return 0, cliutil.Usagef("--alert-window, --episode-quiet and --update must be positive")
 	case c.MaxScanners < 1 || c.MaxWindow < 1 || c.MaxEpisodes < 1:
 		return 0, cliutil.Usagef("--max-* limits must be positive")
 	}

@@ -149,6 +149,8 @@ type NormalCmd struct {
 	Ports       string        `default:"1-12000" help:"Port range of the HTTP sweep (the seed's noiser: 1-12000, most closed)."`
 	Serve       string        `placeholder:"PORTS" help:"Start trafficgen's own HTTP server on these target ports (e.g. 18080,18081; 0 = a free port) for keep-alive HTTP and short TCP exchanges."`
 	Served      string        `placeholder:"PORTS" help:"Ports a trafficgen server already serves on the target (trafficgen serve, e.g. in another namespace); instead of --serve."`
+	Mix         string        `placeholder:"WEIGHTS" help:"Weights of the actions, e.g. keepalive=3,exchange=1 (actions: sweep, keepalive, exchange, closed, echo); default the seed's: sweep=55,keepalive=25,exchange=12,closed=8."`
+	Echo        uint16        `placeholder:"PORT" help:"Port of a trafficgen echo server on the target (trafficgen serve --echo), for the echo action."`
 	Source      string        `placeholder:"ADDR" help:"Bind client sockets to this local address (e.g. 127.0.0.2) so a capture can be restricted to it."`
 	Rate        string        `default:"200/s" help:"Actions per second (N/s, N/m, N/h; 0 = unlimited)."`
 	Count       int           `default:"2000" help:"Stop after this many actions."`
@@ -186,9 +188,16 @@ func (c *NormalCmd) options(ctx context.Context) (trafficgen.NormalOptions, erro
 	if err != nil {
 		return o, cliutil.Usagef("--source: %v", err)
 	}
+	var mix trafficgen.Mix
+	if c.Mix != "" {
+		if mix, err = trafficgen.ParseMix(c.Mix); err != nil {
+			return o, cliutil.Usagef("--mix: %v", err)
+		}
+	}
 	return trafficgen.NormalOptions{
 		Target: target, Source: src, Ports: ports, Serve: serve, Rate: rate, Count: c.Count,
 		Duration: c.Duration, Concurrency: c.Concurrency, Timeout: c.Timeout, Seed: c.Seed,
+		Mix: mix, Echo: c.Echo,
 	}, nil
 }
 
@@ -224,6 +233,7 @@ func (c *NormalCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 type ServeCmd struct {
 	Target
 	Ports string `default:"0" help:"Ports to serve (0 = a free port)."`
+	Echo  uint16 `placeholder:"PORT" help:"Also run an echo server on this port (for normal --mix echo=...)."`
 }
 
 func (c *ServeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -240,6 +250,11 @@ func (c *ServeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.W
 		return err
 	}
 	defer srv.Close()
+	if c.Echo != 0 {
+		if _, err := srv.Echo(target, c.Echo); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "ready %s\n", trafficgen.PortSetOf(srv.Ports()))
 	eof := make(chan struct{})
 	go func() {

@@ -21,6 +21,8 @@ import (
 // DatasetCmd is `trafficgen dataset`: the seed's dataset_and_train.py
 // without the training, on loopback or across a veth pair.
 type DatasetCmd struct {
+	Recipe      string        `default:"classes" enum:"classes,mixed" help:"classes: the seed's kind of set, every technique (bad.csv) and normal clients (good.csv) in captures of their own; mixed: scenarios with scans alone, scans from busy clients, crowds and ordinary clients, each saved as a pcap and labelled by its ground truth (rows.csv)."`
+	PerTech     int           `name:"per-technique" default:"600" help:"With --recipe mixed: ports each scan covers."`
 	Network     string        `default:"lo" enum:"lo,netns" help:"Where to capture: lo (loopback, sources told apart by address) or netns (two network namespaces joined by a veth pair, made and removed here)."`
 	NetnsID     int           `name:"netns-id" default:"77" help:"With --network netns: namespace pair number N, addresses 198.18.N.1 (scanner) and 198.18.N.2 (target)."`
 	Out         string        `default:"datasets/train" help:"Directory for bad.csv (label 1), good.csv (label 0), merged.csv (balanced) and manifest.json."`
@@ -119,6 +121,10 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return err
 	}
+	if c.Out, err = filepath.Abs(c.Out); err != nil {
+		return err
+	}
+	o.Out = c.Out
 	if c.Network == "netns" {
 		p, err := netns.New(ctx, c.NetnsID)
 		if err != nil {
@@ -130,6 +136,23 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 			}
 		}()
 		l = capturerun.Namespace{Pair: p, Link: "veth pair, MTU 1500"}
+	}
+	if c.Recipe == "mixed" {
+		if c.PerTech < 2 || c.PerTech > 10000 {
+			return cliutil.Usagef("--per-technique must be within 2..10000")
+		}
+		sc := dataset.Scenarios{Out: c.Out, Pcapsess: o.Pcapsess, Trafficgen: o.Trafficgen, Window: c.Window,
+			List: dataset.Mixed(c.PerTech, c.Timing, c.Network == "lo"), Log: stderr}
+		m, err := sc.Build(ctx, l)
+		if m != nil {
+			m.Commands = append([]string{"trafficgen " + strings.Join(os.Args[1:], " ")}, m.Commands...)
+			if werr := m.Write(filepath.Join(c.Out, "manifest.json")); werr != nil && err == nil {
+				err = werr
+			}
+			rows := filepath.Join(c.Out, "rows.csv")
+			fmt.Fprintf(stderr, "%s: dataset: %d scenarios, rows.csv %d rows %s\n", tool, len(m.Captures), m.Rows(rows), counts(m, rows))
+		}
+		return err
 	}
 	m, err := o.Build(ctx, l)
 	if m != nil {
