@@ -239,39 +239,67 @@ func OpenLive(iface string, opt LiveOptions) (*Source, error) {
 		close: func() error { tp.Close(); return nil }}, nil
 }
 
-// Tee wraps a source so that every packet read is also written to w as a
-// classic (µs) pcap file: the exact input of a live run, for replay.
-func Tee(src *Source, w io.Writer, snaplen int) (*Source, func() error, error) {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	pw := pcapgo.NewWriter(bw)
-	if err := pw.WriteFileHeader(uint32(snaplen), src.Link); err != nil {
-		return nil, nil, err
-	}
-	out := *src
-	out.PacketDataSource = &teeSource{src: src.PacketDataSource, w: pw, bw: bw, live: src.Live()}
-	return &out, bw.Flush, nil
-}
-
-type teeSource struct {
-	src  gopacket.PacketDataSource
+// Copy writes packets to a classic (µs) pcap file.
+type Copy struct {
 	w    *pcapgo.Writer
 	bw   *bufio.Writer
 	live bool
-	err  error
+}
+
+// NewCopy writes the file header to w. live makes every packet reach w at
+// once, so that a replay made while a live capture runs has what its rows
+// have.
+func NewCopy(w io.Writer, snaplen int, link layers.LinkType, live bool) (*Copy, error) {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	pw := pcapgo.NewWriter(bw)
+	if err := pw.WriteFileHeader(uint32(snaplen), link); err != nil {
+		return nil, err
+	}
+	return &Copy{w: pw, bw: bw, live: live}, nil
+}
+
+// Write adds one packet, its timestamp cut to µs.
+func (c *Copy) Write(data []byte, ci gopacket.CaptureInfo) error {
+	ci.Timestamp = ci.Timestamp.Truncate(time.Microsecond)
+	if err := c.w.WritePacket(ci, data); err != nil {
+		return fmt.Errorf("write capture copy: %w", err)
+	}
+	if c.live {
+		if err := c.bw.Flush(); err != nil {
+			return fmt.Errorf("write capture copy: %w", err)
+		}
+	}
+	return nil
+}
+
+// Flush writes what is buffered.
+func (c *Copy) Flush() error { return c.bw.Flush() }
+
+// Tee wraps a source so that every packet read is also written to w as a
+// classic (µs) pcap file: the exact input of a live run, for replay.
+func Tee(src *Source, w io.Writer, snaplen int) (*Source, func() error, error) {
+	c, err := NewCopy(w, snaplen, src.Link, src.Live())
+	if err != nil {
+		return nil, nil, err
+	}
+	out := *src
+	out.PacketDataSource = &teeSource{src: src.PacketDataSource, c: c}
+	return &out, c.Flush, nil
+}
+
+type teeSource struct {
+	src gopacket.PacketDataSource
+	c   *Copy
+	err error
 }
 
 func (t *teeSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
 	data, ci, err := t.src.ReadPacketData()
 	if err == nil && t.err == nil {
-		ci.Timestamp = ci.Timestamp.Truncate(time.Microsecond)
-		if t.err = t.w.WritePacket(ci, data); t.err == nil && t.live {
-			// Live: keep the file current, so that a replay made while the
-			// capture still runs has what the rows have.
-			t.err = t.bw.Flush()
-		}
+		t.err = t.c.Write(data, ci)
 	}
 	if t.err != nil {
-		return nil, ci, fmt.Errorf("write capture copy: %w", t.err)
+		return nil, ci, t.err
 	}
 	return data, ci, err
 }

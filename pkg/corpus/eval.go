@@ -106,7 +106,7 @@ func (p Pipeline) Run(ctx context.Context, c *Capture) (*Result, error) {
 		}
 	})
 	first := map[string]int64{} // each scanner's first probe
-	var tmin, tmax int64
+	var starts []int64
 	rowErr := func() error {
 		defer alertIn.Close()
 		rd, err := row.NewReader(classOut, "scanclass", "csv")
@@ -128,10 +128,9 @@ func (p Pipeline) Run(ctx context.Context, c *Capture) (*Result, error) {
 				return err
 			}
 			res.Sessions++
-			if tmin == 0 || r.StartRequest != 0 && r.StartRequest < tmin {
-				tmin = r.StartRequest
+			if s := startOf(&r); s != 0 {
+				starts = append(starts, s)
 			}
-			tmax = max(tmax, r.EndRequest, r.EndResponse)
 			label, sc := c.Label(&r)
 			if label == 0 {
 				if r.Prediction == 1 {
@@ -171,14 +170,25 @@ func (p Pipeline) Run(ctx context.Context, c *Capture) (*Result, error) {
 	if err := errors.Join(append(waitErrs, rowErr, readErr)...); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Name, err)
 	}
-	if tmin != 0 && tmax > tmin {
-		res.Seconds = float64(tmax-tmin) / 1e9
-	}
+	res.Seconds = span(starts)
 	if len(res.PerTechnique) == 0 {
 		res.PerTechnique = nil
 	}
 	res.score(c, records, first)
 	return res, nil
+}
+
+// span is how long a capture's sessions cover, in seconds: the gaps between
+// consecutive session starts, each counted up to an hour, so that a capture
+// stitched together from days apart (or with a clock that jumped by
+// decades, as some public ones have) counts its traffic, not its calendar.
+func span(starts []int64) float64 {
+	slices.Sort(starts)
+	var total int64
+	for i := 1; i < len(starts); i++ {
+		total += min(starts[i]-starts[i-1], int64(time.Hour))
+	}
+	return float64(total) / 1e9
 }
 
 func startOf(r *row.Row) int64 {

@@ -171,6 +171,16 @@ func Evidence() []Column {
 	return out
 }
 
+// Portable lists the evidence whose meaning does not depend on the path
+// between the hosts, the default model's features: flag and packet counts,
+// payload sizes, the first packet's window, options, DF and flags, the kind
+// of answer, the handshake, and the initiator's context. Left out: times and
+// duration (round trips), the MSS (the MTU) and the TTL (the hop count).
+func Portable() []Column {
+	return []Column{SYN, ACK, FIN, RST, URG, PSH, Packets, SrcPackets, DstPackets, SrcBytes, DstBytes,
+		InitWindow, InitOptLen, InitDF, InitFlags, Answer, Handshake, CtxPairs, CtxFailed, CtxPorts, CtxHosts, CtxSport, CtxTTLs}
+}
+
 // TimeLayout is how times are written.
 const TimeLayout = "2006-01-02 15:04:05.000000"
 

@@ -66,8 +66,15 @@ func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Dec
 			}
 			return err
 		}
-		if err := t.Packet(data, Microseconds(ci.Timestamp.UnixNano()), dec); err != nil {
+		ts := Microseconds(ci.Timestamp.UnixNano())
+		if err := t.Packet(data, ts, dec); err != nil {
 			return err
+		}
+		if t.cfg.Keep != nil && t.kept {
+			ci.Timestamp = time.Unix(0, ts)
+			if err := t.cfg.Keep(data, ci); err != nil {
+				return err
+			}
 		}
 		if opt.Live {
 			if now := time.Now(); now.After(nextTick) {
@@ -84,6 +91,7 @@ func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Dec
 // Packet decodes one packet captured at ts (Unix ns) and folds it in.
 func (t *Table) Packet(data []byte, ts int64, dec *Decoder) error {
 	t.stats.Packets++
+	t.kept = false
 	switch dec.decode(data, ts) {
 	case decodedTCP:
 		return t.add(&dec.pkt)

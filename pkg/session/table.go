@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gopacket/gopacket"
+
 	"scanwatch/pkg/row"
 )
 
@@ -32,6 +34,11 @@ type Config struct {
 	// filter applies when non-empty), like "host A and tcp port N".
 	Hosts []netip.Addr
 	Ports []uint16
+	// Keep, if set, gets every TCP packet that passed Hosts and Ports, as
+	// Run read it (timestamp cut to µs): pcapsess -w with filters saves
+	// exactly the packets its rows were made of, so that the copy holds no
+	// one else's traffic and replays to the same rows without the filters.
+	Keep func(data []byte, ci gopacket.CaptureInfo) error
 }
 
 // DefaultMaxSessions keeps the table near 200 MB at worst (one session
@@ -110,6 +117,7 @@ type Table struct {
 	hostSet map[[16]byte]bool
 	portSet [65536 / 64]uint64
 	err     error
+	kept    bool // the last packet was TCP and passed the filters
 }
 
 // NewTable makes a table that hands finished sessions to emit.
@@ -195,6 +203,7 @@ func (t *Table) add(p *tcpPacket) error {
 		return nil
 	}
 	t.stats.TCP++
+	t.kept = true
 	if p.ts < t.now {
 		// Capture timestamps may step back (clock adjustments, multi-queue
 		// NICs); treat such a packet as arriving now so that idle times

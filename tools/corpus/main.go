@@ -31,6 +31,7 @@ type cliArgs struct {
 	Eval     EvalCmd `cmd:"" help:"Run pcapsess -r | scanclass | scanalert over every capture and score it against the ground truth."`
 	Rows     RowsCmd `cmd:"" help:"Write the labelled session rows of the captures (CSV) to stdout."`
 	List     ListCmd `cmd:"" help:"List the captures: name, source, class, scanners."`
+	Loso     LosoCmd `cmd:"" help:"Leave one source out: for every source, train the default model's recipe on all the others and run the pipeline over that one."`
 }
 
 func main() { os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
@@ -54,6 +55,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			err = c.Eval.run(ctx, caps, stdout, stderr)
 		case "rows":
 			err = c.Rows.run(ctx, caps, stdout)
+		case "loso":
+			err = c.Loso.run(ctx, caps, stdout, stderr)
 		case "list":
 			for _, cp := range caps {
 				var sc []string

@@ -47,7 +47,7 @@ type cmd struct {
 	Host            []string      `help:"Keep only packets to or from this address (repeatable)." placeholder:"ADDR"`
 	Port            []uint16      `help:"Keep only packets to or from this TCP port (repeatable)." placeholder:"N"`
 	MaxSessions     int           `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
-	Write           string        `short:"w" help:"Also save every packet read to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
+	Write           string        `short:"w" help:"Also save every packet read (with --host or --port: every packet they keep) to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
 	User            string        `short:"Z" help:"After opening the live socket (and the -w file), run as this user, like tcpdump -Z; empty keeps root." default:"nobody" placeholder:"USER"`
 	Quiet           bool          `short:"q" help:"Print no summary on stderr."`
 	cliutil.VersionFlag
@@ -121,11 +121,21 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer f.Close()
-		var flush func() error
-		if src, flush, err = capture.Tee(src, f, c.Snaplen); err != nil {
-			return fmt.Errorf("%s: %w", c.Write, err)
+		if len(cfg.Hosts) > 0 || len(cfg.Ports) > 0 {
+			// Filtered: keep only the packets the rows are made of.
+			cp, err := capture.NewCopy(f, c.Snaplen, src.Link, src.Live())
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Write, err)
+			}
+			cfg.Keep = cp.Write
+			defer cp.Flush()
+		} else {
+			var flush func() error
+			if src, flush, err = capture.Tee(src, f, c.Snaplen); err != nil {
+				return fmt.Errorf("%s: %w", c.Write, err)
+			}
+			defer flush()
 		}
-		defer flush()
 	}
 	if src.Live() {
 		if err := capture.DropPrivileges(c.User); err != nil {

@@ -32,7 +32,7 @@ prediction time. --export trains the chosen model on all rows and writes a Light
 
 type cliArgs struct {
 	File       string `arg:"" optional:"" name:"file" help:"Labelled rows (CSV or NDJSON, e.g. from csvmerge); - is standard input."`
-	Features   string `default:"seed" placeholder:"LIST" help:"'seed' (duration SYN ACK FIN RST URG PSH), 'extended' (those plus every evidence column the file has) or a comma-separated list of numeric columns."`
+	Features   string `default:"seed" placeholder:"LIST" help:"'seed' (duration SYN ACK FIN RST URG PSH), 'extended' (those plus every evidence column the file has), 'portable' (the evidence whose meaning does not depend on the path: the default model's) or a comma-separated list of numeric columns."`
 	Folds      int    `default:"5" help:"Cross-validation folds (at least 2)."`
 	Seed       int64  `default:"1" help:"Seed for the folds and the random forest."`
 	Candidates string `placeholder:"LIST" help:"Comma-separated candidates to evaluate (default: all; see --list)."`

@@ -24,6 +24,8 @@ func resolveFeatures(spec, name string, s *row.Schema) ([]row.Column, error) {
 	switch strings.TrimSpace(spec) {
 	case "seed", "":
 		cols = slices.Clone(seedFeatures)
+	case "portable":
+		cols = row.Portable()
 	case "extended":
 		cols = slices.Clone(seedFeatures)
 		for _, c := range row.Evidence() {
