@@ -1,0 +1,111 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Delay configures the delay line of NewDelayed.
+type Delay struct {
+	// OneWay is how long each frame is held, per direction; a round trip
+	// takes twice as long. 0 makes a plain forwarder.
+	OneWay time.Duration
+	// Jitter spreads each frame's hold uniformly over
+	// [OneWay-Jitter, OneWay+Jitter], clamped at 0; order is kept anyway.
+	Jitter time.Duration
+	// Seed seeds the jitter draws (one PCG stream per direction).
+	Seed uint64
+	// QueueLimit is how many frames may wait per direction; frames beyond
+	// it are dropped and counted. 0 means DefaultQueueLimit.
+	QueueLimit int
+}
+
+// DefaultQueueLimit is the per-direction queue of a Delay with QueueLimit 0.
+const DefaultQueueLimit = 100000
+
+// DelayStats counts what a delay line has done so far.
+type DelayStats struct {
+	Delay           Delay    // as configured, QueueLimit filled in
+	ScannerToTarget DirStats // frames read from the scanner's TAP
+	TargetToScanner DirStats // frames read from the target's TAP
+}
+
+// DirStats counts one direction of a delay line.
+type DirStats struct {
+	Frames      uint64        // frames delivered
+	Bytes       uint64        // bytes delivered (Ethernet frames, no FCS)
+	Dropped     uint64        // frames dropped because the queue was full
+	WriteErrors uint64        // frames lost because the write to the TAP failed
+	ReadErrors  uint64        // failed reads from the TAP (not frames)
+	MaxQueue    int           // most frames waiting at once
+	MeanLate    time.Duration // mean delivery time after the frame's due time
+	MaxLate     time.Duration // worst delivery time after the frame's due time
+}
+
+// NewDelayed creates a pair like New, with the same names and addresses,
+// but joined by two TAP devices (one in each namespace, distinct MAC
+// addresses) and a delay line in this process that holds every frame for
+// d.OneWay ± d.Jitter; see the package documentation for its contract.
+// Close stops the line. id keeps concurrent pairs apart (0–255).
+func NewDelayed(ctx context.Context, id int, d Delay) (*Pair, error) {
+	if d.OneWay < 0 || d.Jitter < 0 || d.QueueLimit < 0 {
+		return nil, fmt.Errorf("netns: negative delay, jitter or queue limit in %+v", d)
+	}
+	if id < 0 || id > 255 {
+		return nil, fmt.Errorf("netns: pair id %d outside 0–255", id)
+	}
+	if d.QueueLimit == 0 {
+		d.QueueLimit = DefaultQueueLimit
+	}
+	p := newPair(id)
+	if err := p.run(ctx, [][]string{{"netns", "add", p.Scanner}, {"netns", "add", p.Target}}); err != nil {
+		p.Close()
+		return nil, err
+	}
+	// The TAPs are made here, down and without addresses, and moved at
+	// once; their file descriptors keep working in the new namespace.
+	var fds [2]int
+	for i, name := range []string{p.ScannerIf, p.TargetIf} {
+		fd, err := openTAP(name)
+		if err != nil {
+			if i == 1 {
+				closeFD(fds[0])
+			}
+			p.Close()
+			return nil, fmt.Errorf("netns: TAP %s: %w", name, err)
+		}
+		fds[i] = fd
+	}
+	line, err := startLine(fds, d)
+	if err != nil {
+		closeFD(fds[0])
+		closeFD(fds[1])
+		p.Close()
+		return nil, err
+	}
+	p.line = line
+	steps := [][]string{
+		{"link", "set", p.ScannerIf, "netns", p.Scanner},
+		{"link", "set", p.TargetIf, "netns", p.Target},
+		{"-n", p.Scanner, "link", "set", p.ScannerIf, "address", fmt.Sprintf("02:5c:00:%02x:00:01", id)},
+		{"-n", p.Target, "link", "set", p.TargetIf, "address", fmt.Sprintf("02:5c:00:%02x:00:02", id)},
+	}
+	if err := p.run(ctx, append(steps, p.addrSteps()...)); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// DelayStats reports what the delay line has forwarded and dropped so far
+// (also after Close), or false for a pair from New.
+func (p *Pair) DelayStats() (DelayStats, bool) {
+	if p.line == nil {
+		return DelayStats{}, false
+	}
+	return p.line.stats(), true
+}
+
+var errNoTAP = errors.New("TAP devices need Linux")

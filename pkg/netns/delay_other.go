@@ -1,0 +1,15 @@
+//go:build !linux
+
+package netns
+
+func openTAP(string) (int, error) { return -1, errNoTAP }
+
+func closeFD(int) {}
+
+type delayLine struct{}
+
+func startLine([2]int, Delay) (*delayLine, error) { return nil, errNoTAP }
+
+func (*delayLine) close() error { return nil }
+
+func (*delayLine) stats() DelayStats { return DelayStats{} }
