@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -25,6 +26,12 @@ type Delay struct {
 // DefaultQueueLimit is the per-direction queue of a Delay with QueueLimit 0.
 const DefaultQueueLimit = 100000
 
+// TAPQueue is the transmit queue of NewDelayed's TAP devices, in frames:
+// the kernel holds up to this many frames for the line while it is busy,
+// and drops the rest (DirStats.TAPDropped). The kernel's default, 500,
+// overflows in bursts of TCP slow start at ~100,000 frames/s.
+const TAPQueue = 10000
+
 // DelayStats counts what a delay line has done so far.
 type DelayStats struct {
 	Delay           Delay    // as configured, QueueLimit filled in
@@ -36,7 +43,8 @@ type DelayStats struct {
 type DirStats struct {
 	Frames      uint64        // frames delivered
 	Bytes       uint64        // bytes delivered (Ethernet frames, no FCS)
-	Dropped     uint64        // frames dropped because the queue was full
+	Dropped     uint64        // frames dropped because the line's queue was full
+	TAPDropped  uint64        // frames the kernel dropped because the TAP's queue was full
 	WriteErrors uint64        // frames lost because the write to the TAP failed
 	ReadErrors  uint64        // failed reads from the TAP (not frames)
 	MaxQueue    int           // most frames waiting at once
@@ -91,8 +99,17 @@ func NewDelayed(ctx context.Context, id int, d Delay) (*Pair, error) {
 		{"link", "set", p.TargetIf, "netns", p.Target},
 		{"-n", p.Scanner, "link", "set", p.ScannerIf, "address", fmt.Sprintf("02:5c:00:%02x:00:01", id)},
 		{"-n", p.Target, "link", "set", p.TargetIf, "address", fmt.Sprintf("02:5c:00:%02x:00:02", id)},
+		{"-n", p.Scanner, "link", "set", p.ScannerIf, "txqueuelen", strconv.Itoa(TAPQueue)},
+		{"-n", p.Target, "link", "set", p.TargetIf, "txqueuelen", strconv.Itoa(TAPQueue)},
 	}
-	if err := p.run(ctx, append(steps, p.addrSteps()...)); err != nil {
+	err = p.run(ctx, steps)
+	if err == nil {
+		err = line.watch([2]string{p.Scanner, p.Target}, [2]string{p.ScannerIf, p.TargetIf})
+	}
+	if err == nil {
+		err = p.run(ctx, p.addrSteps())
+	}
+	if err != nil {
 		p.Close()
 		return nil, err
 	}

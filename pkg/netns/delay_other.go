@@ -12,4 +12,6 @@ func startLine([2]int, Delay) (*delayLine, error) { return nil, errNoTAP }
 
 func (*delayLine) close() error { return nil }
 
+func (*delayLine) watch(ns, devs [2]string) error { return errNoTAP }
+
 func (*delayLine) stats() DelayStats { return DelayStats{} }

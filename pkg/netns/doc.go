@@ -14,8 +14,10 @@
 //     uniformly from [-Delay.Jitter, +Delay.Jitter], the sum clamped at 0,
 //     counted from the moment the line read it. A round trip therefore
 //     takes at least 2*(OneWay-Jitter), plus the kernel's own microseconds
-//     and the line's lateness (typically under 0.2 ms; DelayStats reports
-//     it).
+//     and the line's lateness: typically 50–150 µs per direction, several
+//     milliseconds now and then when the CPUs are busy with other work
+//     (DelayStats reports it). The line sleeps with nanosleep on threads of
+//     its own: Go's timers would add up to a millisecond per frame.
 //   - Order is kept within a direction: a frame is never delivered before
 //     the frame read before it in the same direction. With jitter this
 //     means a frame whose own draw would put it ahead of its predecessor
@@ -26,10 +28,11 @@
 //     (one stream per direction), so a given frame sequence gets the same
 //     delays again.
 //   - At most Delay.QueueLimit frames wait per direction; a frame arriving
-//     at a full queue is dropped and counted (DelayStats.Dropped). The
-//     kernel's own TAP queue, ahead of the line, drops too if the line
-//     stops reading; that is not counted here (see `ip -s link` inside the
-//     namespace). Nothing else is dropped, duplicated or altered.
+//     at a full queue is dropped and counted (DirStats.Dropped). Ahead of
+//     the line, each TAP's kernel queue holds up to TAPQueue frames while
+//     the line is busy reading (time spent there is not part of the hold)
+//     and drops the rest, also counted (DirStats.TAPDropped). Nothing else
+//     is dropped, duplicated or altered.
 //   - Frames go only from one TAP to the other: nothing is read from or
 //     written to any other interface, and nothing leaves the namespaces.
 //     The TAP devices are created in the calling namespace, still down and
