@@ -152,7 +152,13 @@ func TestLineKeepsOrderUnderJitter(t *testing.T) {
 			}
 		}
 	}
+	// The counters move just after each write: the last frame may be read
+	// here a moment before it is counted.
 	st := l.stats()
+	for end := time.Now().Add(time.Second); time.Now().Before(end) &&
+		(st.ScannerToTarget.Frames < n || st.TargetToScanner.Frames < n); st = l.stats() {
+		time.Sleep(time.Millisecond)
+	}
 	for _, ds := range []DirStats{st.ScannerToTarget, st.TargetToScanner} {
 		if ds.Frames != n || ds.Bytes != n*200 || ds.Dropped != 0 || ds.WriteErrors != 0 {
 			t.Errorf("stats %+v, want %d frames of 200 bytes", ds, n)
@@ -216,8 +222,14 @@ func TestLineCloseStopsEverything(t *testing.T) {
 	if err := l.close(); err != nil {
 		t.Errorf("second close: %v", err)
 	}
+	// The line's goroutines have returned when close does; give any other
+	// goroutine of the test binary a moment to settle before counting.
+	for end := time.Now().Add(time.Second); runtime.NumGoroutine() > before && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
 	if after := runtime.NumGoroutine(); after > before {
-		t.Errorf("%d goroutines before, %d after close", before, after)
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines before, %d after close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
 	for _, fd := range append(l.fds[:], l.stop) {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {

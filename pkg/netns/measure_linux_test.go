@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -93,6 +94,56 @@ func TestDelayedMeasure(t *testing.T) {
 			return err
 		})
 	}
+	// HTTP: 300 requests/s for 3 s, each on a new connection (the harder
+	// case: handshake, request, close), from 32 workers.
+	var ln net.Listener
+	if err := inNS(p.Target, func() (err error) { ln, err = net.Listen("tcp", net.JoinHostPort(p.TargetV4, "8080")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })}
+	go hs.Serve(ln)
+	defer hs.Close()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			err = inNS(p.Scanner, func() error { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return err })
+			return c, err
+		}}}
+	var lat []time.Duration
+	var failed int
+	rate("HTTP 300 req/s for 3 s, new connection each", func() error {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := time.Now()
+		next := make(chan time.Time)
+		for range 32 {
+			wg.Go(func() {
+				for at := range next {
+					time.Sleep(time.Until(at))
+					t0 := time.Now()
+					resp, err := client.Get("http://" + net.JoinHostPort(p.TargetV4, "8080") + "/")
+					if err == nil {
+						_, err = io.ReadAll(resp.Body)
+						resp.Body.Close()
+					}
+					mu.Lock()
+					if err != nil {
+						failed++
+					} else {
+						lat = append(lat, time.Since(t0))
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		for i := range 900 {
+			next <- start.Add(time.Duration(i) * time.Second / 300)
+		}
+		close(next)
+		wg.Wait()
+		return nil
+	})
+	t.Logf("HTTP: %d ok, %d failed; request times %s", len(lat), failed, describe(lat))
+
 	// Bulk: at most 3 s or 1 GB, whichever ends first.
 	sink := net.JoinHostPort(p.TargetV4, "9")
 	server(t, p.Target, sink, func(c net.Conn) {
