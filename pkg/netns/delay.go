@@ -72,11 +72,10 @@ func NewDelayed(ctx context.Context, id int, d Delay) (*Pair, error) {
 		p.Close()
 		return nil, err
 	}
-	// The TAPs are made here, down and without addresses, and moved at
-	// once; their file descriptors keep working in the new namespace.
+	// Each TAP is made inside its namespace: it never exists out here.
 	var fds [2]int
 	for i, name := range []string{p.ScannerIf, p.TargetIf} {
-		fd, err := openTAP(name)
+		fd, err := openTAP([]string{p.Scanner, p.Target}[i], name)
 		if err != nil {
 			if i == 1 {
 				closeFD(fds[0])
@@ -95,8 +94,6 @@ func NewDelayed(ctx context.Context, id int, d Delay) (*Pair, error) {
 	}
 	p.line = line
 	steps := [][]string{
-		{"link", "set", p.ScannerIf, "netns", p.Scanner},
-		{"link", "set", p.TargetIf, "netns", p.Target},
 		{"-n", p.Scanner, "link", "set", p.ScannerIf, "address", fmt.Sprintf("02:5c:00:%02x:00:01", id)},
 		{"-n", p.Target, "link", "set", p.TargetIf, "address", fmt.Sprintf("02:5c:00:%02x:00:02", id)},
 		{"-n", p.Scanner, "link", "set", p.ScannerIf, "txqueuelen", strconv.Itoa(TAPQueue)},

@@ -16,11 +16,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openTAP creates TAP device name in the calling namespace, without packet
+// openTAP creates TAP device name inside namespace ns, without packet
 // information headers, and returns its non-blocking file descriptor. The
-// device goes away when the descriptor is closed.
-func openTAP(name string) (int, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+// device never exists anywhere else, and goes away when the descriptor is
+// closed.
+func openTAP(ns, name string) (fd int, err error) {
+	err = inNetns(ns, func() error {
+		// A tun descriptor makes its device in the namespace it was opened in.
+		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
 		return -1, err
 	}
@@ -35,6 +40,30 @@ func openTAP(name string) (int, error) {
 		return -1, fmt.Errorf("TUNSETIFF: %w", err)
 	}
 	return fd, nil
+}
+
+// inNetns runs f on a fresh OS thread that has entered network namespace
+// ns (as named by `ip netns`). Sockets and tun descriptors f opens belong
+// to ns whichever thread uses them later. The thread is never unlocked, so
+// it exits with its goroutine and nothing else ever runs in ns.
+func inNetns(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+		unix.Close(fd)
+		if err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
 }
 
 func closeFD(fd int) { unix.Close(fd) }
@@ -149,7 +178,8 @@ func (l *delayLine) watch(ns, devs [2]string) error {
 	defer l.devMu.Unlock()
 	l.devs = devs
 	for i := range ns {
-		f, err := openInNS(ns[i], "/proc/thread-self/net/dev")
+		var f *os.File
+		err := inNetns(ns[i], func() (err error) { f, err = os.Open("/proc/thread-self/net/dev"); return err })
 		if err != nil {
 			return fmt.Errorf("netns: /proc/net/dev of %s: %w", ns[i], err)
 		}
@@ -183,35 +213,6 @@ func (l *delayLine) readDrops(i int) {
 			}
 		}
 	}
-}
-
-// openInNS opens path from a thread inside network namespace ns. The
-// thread is never unlocked: it exits with its goroutine, so nothing else
-// ever runs in ns.
-func openInNS(ns, path string) (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- result{nil, err}
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			ch <- result{nil, fmt.Errorf("setns: %w", err)}
-			return
-		}
-		f, err := os.Open(path)
-		ch <- result{f, err}
-	}()
-	r := <-ch
-	return r.f, r.err
 }
 
 // hold draws the hold time of the next frame.

@@ -2,7 +2,7 @@
 
 package netns
 
-func openTAP(string) (int, error) { return -1, errNoTAP }
+func openTAP(ns, name string) (int, error) { return -1, errNoTAP }
 
 func closeFD(int) {}
 

@@ -35,9 +35,9 @@
 //     is dropped, duplicated or altered.
 //   - Frames go only from one TAP to the other: nothing is read from or
 //     written to any other interface, and nothing leaves the namespaces.
-//     The TAP devices are created in the calling namespace, still down and
-//     without addresses, and moved into their namespaces before they get
-//     addresses and are brought up.
+//     Each TAP device is created inside its own namespace (the tun
+//     descriptor is opened from a thread that has entered it), so it never
+//     exists in the calling namespace.
 //   - Close stops the line (its goroutines have returned when Close
 //     returns), discards the frames still in it, closes the TAP devices
 //     and deletes both namespaces.

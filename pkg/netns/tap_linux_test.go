@@ -18,40 +18,14 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
-
-// inNS runs f on a fresh OS thread that has entered network namespace ns.
-// Sockets made by f stay in ns whichever thread later uses them. The
-// thread is never unlocked, so it exits with the goroutine and no other
-// goroutine ever runs in ns.
-func inNS(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
 
 // server listens on addr inside ns and runs handle on each connection
 // until the test ends; Cleanup waits for the handlers.
 func server(t *testing.T, ns, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var ln net.Listener
-	if err := inNS(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+	if err := inNetns(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -70,7 +44,7 @@ func server(t *testing.T, ns, addr string, handle func(net.Conn)) {
 // handshakes times n TCP connects from ns to addr, after one untimed
 // connect that also resolves the neighbour (ARP or ND).
 func handshakes(ns, addr string, n int) (first time.Duration, took []time.Duration, err error) {
-	err = inNS(ns, func() error {
+	err = inNetns(ns, func() error {
 		for i := range n + 1 {
 			start := time.Now()
 			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -180,7 +154,7 @@ func TestDelayedHandshakeRTT(t *testing.T) {
 func netstat(t *testing.T, ns string) map[string]int64 {
 	t.Helper()
 	var b []byte
-	if err := inNS(ns, func() (err error) { b, err = os.ReadFile("/proc/thread-self/net/netstat"); return err }); err != nil {
+	if err := inNetns(ns, func() (err error) { b, err = os.ReadFile("/proc/thread-self/net/netstat"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	m := map[string]int64{}
@@ -235,7 +209,7 @@ func TestDelayedJitterKeepsOrder(t *testing.T) {
 	})
 	before, sbefore := netstat(t, p.Target), netstat(t, p.Scanner)
 	start := time.Now()
-	if err := inNS(p.Scanner, func() error {
+	if err := inNetns(p.Scanner, func() error {
 		c, err := net.DialTimeout("tcp", sink, 5*time.Second)
 		if err != nil {
 			return err
@@ -305,14 +279,14 @@ func TestDelayedCloseLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ln net.Listener
-	if err := inNS(p.Target, func() (err error) {
+	if err := inNetns(p.Target, func() (err error) {
 		ln, err = net.Listen("tcp", net.JoinHostPort(p.TargetV4, "7"))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	// Close while frames are still in the line: a connect in flight.
-	go inNS(p.Scanner, func() error {
+	go inNetns(p.Scanner, func() error {
 		c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
 		if err == nil {
 			c.Close()
