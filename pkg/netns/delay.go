@@ -11,7 +11,8 @@ import (
 // Delay configures the delay line of NewDelayed.
 type Delay struct {
 	// OneWay is how long each frame is held, per direction; a round trip
-	// takes twice as long. 0 makes a plain forwarder.
+	// takes twice as long. 0 with no Jitter makes a plain forwarder: each
+	// frame is written as soon as it is read, with no queue.
 	OneWay time.Duration
 	// Jitter spreads each frame's hold uniformly over
 	// [OneWay-Jitter, OneWay+Jitter], clamped at 0; order is kept anyway.

@@ -135,9 +135,12 @@ func startLine(fds [2]int, d Delay) (*delayLine, error) {
 		}
 	}
 	for _, dir := range l.dirs {
-		l.wg.Add(2)
+		l.wg.Add(1)
 		go l.read(dir)
-		go l.write(dir)
+		if !l.direct() {
+			l.wg.Add(1)
+			go l.write(dir)
+		}
 	}
 	return l, nil
 }
@@ -215,6 +218,11 @@ func (l *delayLine) readDrops(i int) {
 	}
 }
 
+// direct reports whether frames are held at all: without OneWay or
+// Jitter each reader writes its frames itself and there are no writers
+// and no queues.
+func (l *delayLine) direct() bool { return l.cfg.OneWay == 0 && l.cfg.Jitter == 0 }
+
 // hold draws the hold time of the next frame.
 func (l *delayLine) hold(d *lineDir) time.Duration {
 	h := l.cfg.OneWay
@@ -229,6 +237,7 @@ func (l *delayLine) read(d *lineDir) {
 	defer l.wg.Done()
 	buf := make([]byte, maxFrame)
 	pfd := []unix.PollFd{{Fd: int32(d.in), Events: unix.POLLIN}, {Fd: int32(l.stop), Events: unix.POLLIN}}
+	out := []unix.PollFd{{Fd: int32(d.out), Events: unix.POLLOUT}, {Fd: int32(l.stop), Events: unix.POLLIN}}
 	for !l.quit.Load() {
 		n, err := unix.Read(d.in, buf)
 		switch {
@@ -261,6 +270,15 @@ func (l *delayLine) read(d *lineDir) {
 			f = &frame{b: append([]byte(nil), buf[:n]...)}
 		}
 		f.due = due
+		if l.direct() {
+			// Nothing to hold: write it now, from here, and save the
+			// handoff to a writer thread (a few tens of µs).
+			if !l.put(d, f, out) {
+				return
+			}
+			putFrame(f)
+			continue
+		}
 		select {
 		case d.q <- f:
 			if q := int64(len(d.q)); q > d.maxQueue.Load() {

@@ -123,11 +123,11 @@ func newDelayed(t *testing.T, ctx context.Context, id int, d Delay) *Pair {
 
 func TestDelayedHandshakeRTT(t *testing.T) {
 	needDelayed(t)
-	for i, oneWay := range []time.Duration{500 * time.Microsecond, 10 * time.Millisecond, 75 * time.Millisecond} {
+	for i, oneWay := range []time.Duration{0, 500 * time.Microsecond, 10 * time.Millisecond, 75 * time.Millisecond} {
 		t.Run(oneWay.String(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			p := newDelayed(t, ctx, 241+i, Delay{OneWay: oneWay})
+			p := newDelayed(t, ctx, 240+i, Delay{OneWay: oneWay})
 			for _, target := range []string{p.TargetV4, p.TargetV6} {
 				addr := net.JoinHostPort(target, "7")
 				server(t, p.Target, addr, func(net.Conn) {})
