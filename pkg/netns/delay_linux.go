@@ -88,7 +88,8 @@ var framePool = sync.Pool{New: func() any { return &frame{b: make([]byte, 0, sma
 // with its due time as it reads it and queues it, and a writer goroutine,
 // which sleeps until the due time of the frame at the head of the queue and
 // writes it. Due times never decrease within a direction, so the queue is
-// FIFO and so is delivery.
+// FIFO and so is delivery. With nothing to hold (direct) the readers write
+// each frame themselves and there are no queues or writers.
 type delayLine struct {
 	cfg  Delay
 	fds  [2]int
@@ -128,10 +129,9 @@ func startLine(fds [2]int, d Delay) (*delayLine, error) {
 	}
 	l := &delayLine{cfg: d, fds: fds, stop: stop, done: make(chan struct{})}
 	for i := range l.dirs {
-		l.dirs[i] = &lineDir{
-			in: fds[i], out: fds[1-i],
-			q:   make(chan *frame, d.QueueLimit),
-			rng: rand.New(rand.NewPCG(d.Seed, uint64(i)+1)),
+		l.dirs[i] = &lineDir{in: fds[i], out: fds[1-i], rng: rand.New(rand.NewPCG(d.Seed, uint64(i)+1))}
+		if !l.direct() {
+			l.dirs[i].q = make(chan *frame, d.QueueLimit)
 		}
 	}
 	for _, dir := range l.dirs {
