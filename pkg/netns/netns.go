@@ -1,10 +1,3 @@
-// Package netns builds a second network for tests: two Linux network
-// namespaces joined by a veth pair, with addresses from the benchmarking
-// range 198.18.0.0/15 and the ULA prefix fd00::/8, and no route anywhere
-// else. Traffic between them crosses a real (virtual) link, with its own
-// kernel path, unlike loopback. Everything is removed by Close.
-//
-// It needs root and iproute2 (`ip`).
 package netns
 
 import (
@@ -16,12 +9,15 @@ import (
 	"time"
 )
 
-// Pair is two namespaces, Scanner and Target, joined by a veth pair.
+// Pair is two namespaces, Scanner and Target, joined by a veth pair (New)
+// or by two TAP devices and a delay line in this process (NewDelayed).
 type Pair struct {
 	Scanner, Target     string // namespace names
-	ScannerIf, TargetIf string // veth ends
+	ScannerIf, TargetIf string // veth ends, or the TAP devices of NewDelayed
 	ScannerV4, TargetV4 string
 	ScannerV6, TargetV6 string
+
+	line *delayLine // nil for New
 }
 
 // Available reports why a Pair cannot be made here, or "" if it can.
@@ -37,17 +33,35 @@ func Available() string {
 
 // New creates the pair. id keeps concurrent pairs apart (0–255).
 func New(ctx context.Context, id int) (*Pair, error) {
+	p := newPair(id)
+	steps := [][]string{
+		{"netns", "add", p.Scanner},
+		{"netns", "add", p.Target},
+		{"link", "add", p.ScannerIf, "netns", p.Scanner, "type", "veth", "peer", "name", p.TargetIf, "netns", p.Target},
+	}
+	if err := p.run(ctx, append(steps, p.addrSteps()...)); err != nil {
+		p.Close()
+		return nil, err
+	}
+	// The only routes are the connected /30 and /64: nothing leaves the pair.
+	return p, nil
+}
+
+// newPair names the namespaces, interfaces and addresses of pair id.
+func newPair(id int) *Pair {
 	tag := fmt.Sprintf("sw%d_%d", os.Getpid()%10000, id)
-	p := &Pair{
+	return &Pair{
 		Scanner: tag + "s", Target: tag + "t",
 		ScannerIf: "v" + tag + "s", TargetIf: "v" + tag + "t",
 		ScannerV4: fmt.Sprintf("198.18.%d.1", id), TargetV4: fmt.Sprintf("198.18.%d.2", id),
 		ScannerV6: fmt.Sprintf("fd00:5c:%x::1", id), TargetV6: fmt.Sprintf("fd00:5c:%x::2", id),
 	}
-	steps := [][]string{
-		{"netns", "add", p.Scanner},
-		{"netns", "add", p.Target},
-		{"link", "add", p.ScannerIf, "netns", p.Scanner, "type", "veth", "peer", "name", p.TargetIf, "netns", p.Target},
+}
+
+// addrSteps gives both interfaces their addresses and brings them and
+// loopback up. The only routes this makes are the connected /30 and /64.
+func (p *Pair) addrSteps() [][]string {
+	return [][]string{
 		{"-n", p.Scanner, "addr", "add", p.ScannerV4 + "/30", "dev", p.ScannerIf},
 		{"-n", p.Target, "addr", "add", p.TargetV4 + "/30", "dev", p.TargetIf},
 		{"-n", p.Scanner, "-6", "addr", "add", p.ScannerV6 + "/64", "dev", p.ScannerIf, "nodad"},
@@ -57,14 +71,16 @@ func New(ctx context.Context, id int) (*Pair, error) {
 		{"-n", p.Scanner, "link", "set", "lo", "up"},
 		{"-n", p.Target, "link", "set", "lo", "up"},
 	}
+}
+
+// run runs `ip` once per step and stops at the first failure.
+func (p *Pair) run(ctx context.Context, steps [][]string) error {
 	for _, s := range steps {
 		if out, err := exec.CommandContext(ctx, "ip", s...).CombinedOutput(); err != nil {
-			p.Close()
-			return nil, fmt.Errorf("ip %s: %v: %s", strings.Join(s, " "), err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(s, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
-	// The only routes are the connected /30 and /64: nothing leaves the pair.
-	return p, nil
+	return nil
 }
 
 // Command returns a command that runs inside namespace ns.
@@ -72,9 +88,15 @@ func Command(ctx context.Context, ns string, name string, args ...string) *exec.
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
 
-// Close deletes both namespaces (and with them the veth pair).
+// Close deletes both namespaces (and with them the veth pair). For a pair
+// from NewDelayed it first stops the delay line (its goroutines have
+// returned when Close does) and closes the TAP devices; frames still in
+// the line are discarded.
 func (p *Pair) Close() error {
 	var first error
+	if p.line != nil {
+		first = p.line.close()
+	}
 	for _, ns := range []string{p.Scanner, p.Target} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		out, err := exec.CommandContext(ctx, "ip", "netns", "del", ns).CombinedOutput()

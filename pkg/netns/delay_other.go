@@ -1,0 +1,17 @@
+//go:build !linux
+
+package netns
+
+func openTAP(ns, name string) (int, error) { return -1, errNoTAP }
+
+func closeFD(int) {}
+
+type delayLine struct{}
+
+func startLine([2]int, Delay) (*delayLine, error) { return nil, errNoTAP }
+
+func (*delayLine) close() error { return nil }
+
+func (*delayLine) watch(ns, devs [2]string) error { return errNoTAP }
+
+func (*delayLine) stats() DelayStats { return DelayStats{} }
