@@ -21,7 +21,7 @@ import (
 // device never exists anywhere else, and goes away when the descriptor is
 // closed.
 func openTAP(ns, name string) (fd int, err error) {
-	err = inNetns(ns, func() error {
+	err = Do(ns, func() error {
 		// A tun descriptor makes its device in the namespace it was opened in.
 		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		return err
@@ -40,30 +40,6 @@ func openTAP(ns, name string) (fd int, err error) {
 		return -1, fmt.Errorf("TUNSETIFF: %w", err)
 	}
 	return fd, nil
-}
-
-// inNetns runs f on a fresh OS thread that has entered network namespace
-// ns (as named by `ip netns`). Sockets and tun descriptors f opens belong
-// to ns whichever thread uses them later. The thread is never unlocked, so
-// it exits with its goroutine and nothing else ever runs in ns.
-func inNetns(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
 }
 
 func closeFD(fd int) { unix.Close(fd) }
@@ -182,7 +158,7 @@ func (l *delayLine) watch(ns, devs [2]string) error {
 	l.devs = devs
 	for i := range ns {
 		var f *os.File
-		err := inNetns(ns[i], func() (err error) { f, err = os.Open("/proc/thread-self/net/dev"); return err })
+		err := Do(ns[i], func() (err error) { f, err = os.Open("/proc/thread-self/net/dev"); return err })
 		if err != nil {
 			return fmt.Errorf("netns: /proc/net/dev of %s: %w", ns[i], err)
 		}

@@ -97,7 +97,7 @@ func TestDelayedMeasure(t *testing.T) {
 	// HTTP: 300 requests/s for 3 s, each on a new connection (the harder
 	// case: handshake, request, close), from 32 workers.
 	var ln net.Listener
-	if err := inNetns(p.Target, func() (err error) { ln, err = net.Listen("tcp", net.JoinHostPort(p.TargetV4, "8080")); return err }); err != nil {
+	if err := Do(p.Target, func() (err error) { ln, err = net.Listen("tcp", net.JoinHostPort(p.TargetV4, "8080")); return err }); err != nil {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })}
@@ -105,7 +105,7 @@ func TestDelayedMeasure(t *testing.T) {
 	defer hs.Close()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = inNetns(p.Scanner, func() error { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return err })
+			err = Do(p.Scanner, func() error { c, err = (&net.Dialer{}).DialContext(ctx, network, addr); return err })
 			return c, err
 		}}}
 	var lat []time.Duration
@@ -152,7 +152,7 @@ func TestDelayedMeasure(t *testing.T) {
 	})
 	var sent int64
 	rate("TCP bulk 3 s", func() error {
-		return inNetns(p.Scanner, func() error {
+		return Do(p.Scanner, func() error {
 			c, err := net.DialTimeout("tcp", sink, 5*time.Second)
 			if err != nil {
 				return err

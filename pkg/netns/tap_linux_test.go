@@ -25,7 +25,7 @@ import (
 func server(t *testing.T, ns, addr string, handle func(net.Conn)) {
 	t.Helper()
 	var ln net.Listener
-	if err := inNetns(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+	if err := Do(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -44,7 +44,7 @@ func server(t *testing.T, ns, addr string, handle func(net.Conn)) {
 // handshakes times n TCP connects from ns to addr, after one untimed
 // connect that also resolves the neighbour (ARP or ND).
 func handshakes(ns, addr string, n int) (first time.Duration, took []time.Duration, err error) {
-	err = inNetns(ns, func() error {
+	err = Do(ns, func() error {
 		for i := range n + 1 {
 			start := time.Now()
 			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -154,7 +154,7 @@ func TestDelayedHandshakeRTT(t *testing.T) {
 func netstat(t *testing.T, ns string) map[string]int64 {
 	t.Helper()
 	var b []byte
-	if err := inNetns(ns, func() (err error) { b, err = os.ReadFile("/proc/thread-self/net/netstat"); return err }); err != nil {
+	if err := Do(ns, func() (err error) { b, err = os.ReadFile("/proc/thread-self/net/netstat"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	m := map[string]int64{}
@@ -209,7 +209,7 @@ func TestDelayedJitterKeepsOrder(t *testing.T) {
 	})
 	before, sbefore := netstat(t, p.Target), netstat(t, p.Scanner)
 	start := time.Now()
-	if err := inNetns(p.Scanner, func() error {
+	if err := Do(p.Scanner, func() error {
 		c, err := net.DialTimeout("tcp", sink, 5*time.Second)
 		if err != nil {
 			return err
@@ -279,14 +279,14 @@ func TestDelayedCloseLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ln net.Listener
-	if err := inNetns(p.Target, func() (err error) {
+	if err := Do(p.Target, func() (err error) {
 		ln, err = net.Listen("tcp", net.JoinHostPort(p.TargetV4, "7"))
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	// Close while frames are still in the line: a connect in flight.
-	go inNetns(p.Scanner, func() error {
+	go Do(p.Scanner, func() error {
 		c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
 		if err == nil {
 			c.Close()
