@@ -25,13 +25,15 @@ deps:
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     fi
 
-# Build every tool into bin/ with its version.
-build:
+# Build tools into bin/ with their version: the six user tools by default, or those named (from cmd/ or tools/).
+build *names=tools:
     #!/usr/bin/env bash
     set -euo pipefail
     mkdir -p {{bin}}
-    for t in {{tools}}; do
-        [ -d cmd/$t ] && go build -ldflags "{{ldflags}}" -o {{bin}}/$t ./cmd/$t
+    for t in {{names}}; do
+        d=cmd/$t; [ -d $d ] || d=tools/$t
+        [ -d $d ] || { echo "just build: no cmd/$t or tools/$t" >&2; exit 1; }
+        go build -ldflags "{{ldflags}}" -o {{bin}}/$t ./$d
     done
 
 # Run the whole test suite (live tests need root, nmap and tcpdump; as root it installs them).
@@ -50,7 +52,7 @@ bench-pcapsess packets="3400000":
     just build >/dev/null
     command -v tshark >/dev/null || just deps
     f=$(mktemp -d)/bench.pcap
-    go run ./internal/mkpcap -n {{packets}} -o "$f"
+    go run ./tools/mkpcap -n {{packets}} -o "$f"
     t() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
     read ps pm < <(t {{bin}}/pcapsess -r "$f")
     read ts tm < <(t tshark -n -r "$f" -T fields -e frame.time_epoch -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e tcp.flags)
@@ -71,7 +73,7 @@ bench-flood packets="5000000":
     set -euo pipefail
     just build >/dev/null
     d=$(mktemp -d); f=$d/flood.pcap
-    go run ./internal/mkpcap -flood -n {{packets}} -o "$f"
+    go run ./tools/mkpcap -flood -n {{packets}} -o "$f"
     for cap in 600000 10000; do
         /usr/bin/time -f "--max-sessions $cap: %e s, max RSS %M KB" {{bin}}/pcapsess -r "$f" --max-sessions $cap 2>&1 >/dev/null | tail -2
     done
@@ -83,9 +85,7 @@ dataset:
     set -euo pipefail
     if [ "$(id -u)" != 0 ]; then echo "just dataset needs root (raw nmap scans, live capture on lo)" >&2; exit 1; fi
     just deps
-    mkdir -p {{bin}}
-    go build -ldflags "{{ldflags}}" -o {{bin}}/pcapsess ./cmd/pcapsess
-    go build -ldflags "{{ldflags}}" -o {{bin}}/trafficgen ./cmd/trafficgen
+    just build pcapsess trafficgen
     {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/train
     {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/delayed \
         --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 --max-passes 1 \
@@ -101,10 +101,8 @@ dataset-netns:
     set -euo pipefail
     if [ "$(id -u)" != 0 ]; then echo "just dataset-netns needs root (network namespaces, raw nmap scans)" >&2; exit 1; fi
     just deps
-    mkdir -p {{bin}}
-    go build -ldflags "{{ldflags}}" -o {{bin}}/pcapsess ./cmd/pcapsess
-    go build -ldflags "{{ldflags}}" -o {{bin}}/trafficgen ./cmd/trafficgen
-    go build -ldflags "{{ldflags}}" -o {{bin}}/netnsdata ./internal/netnsdata/cmd/netnsdata
+    just build pcapsess trafficgen
+    go build -o {{bin}}/netnsdata ./internal/netnsdata/cmd/netnsdata
     {{bin}}/netnsdata --out datasets/netns --pcapsess {{bin}}/pcapsess --trafficgen {{bin}}/trafficgen
     {{bin}}/netnsdata --out datasets/netns/delayed --id 78 --pcapsess {{bin}}/pcapsess --trafficgen {{bin}}/trafficgen \
         --scan-ports 1-40 --scan-delay 1s --rate 10 --concurrency 2 --chunk 100 --normal-max 5m
@@ -113,9 +111,7 @@ dataset-netns:
 train:
     #!/usr/bin/env bash
     set -euo pipefail
-    mkdir -p {{bin}}
-    go build -ldflags "{{ldflags}}" -o {{bin}}/csvmerge ./cmd/csvmerge
-    go build -ldflags "{{ldflags}}" -o {{bin}}/modelpick ./cmd/modelpick
+    just build csvmerge modelpick
     {{bin}}/csvmerge datasets/train/merged.csv datasets/delayed/merged.csv \
         | {{bin}}/modelpick - --features extended --candidates 'GBDT(210)' --model 'GBDT(210)' --export models/model.txt
     go test -count=1 ./models
@@ -132,7 +128,7 @@ bench-latency steps="60" p="0.45" rate="30/m":
     if [ "$(id -u)" != 0 ]; then echo "just bench-latency needs root (live capture on lo, raw nmap scans)" >&2; exit 1; fi
     command -v nmap >/dev/null || just deps
     just build >/dev/null
-    go run ./internal/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
+    go run ./tools/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
 
 # The seed's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert (root). Ctrl-C stops everything.
 demo steps="3000" p="0.03" rate="5/s" port="18080" quiet="2s":

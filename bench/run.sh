@@ -22,7 +22,7 @@ table=()
 row() { table+=("$(printf '| %s | %s | %s | %s |' "$1" "$2" "$3" "$4")"); }
 
 echo "1/5 pcapsess vs tshark on $packets synthetic packets" >&2
-go run ./internal/mkpcap -n "$packets" -o "$tmp/bench.pcap"
+go run ./tools/mkpcap -n "$packets" -o "$tmp/bench.pcap"
 read ps pm < <(secs $bin/pcapsess -r "$tmp/bench.pcap")
 read ts tm < <(secs tshark -n -r "$tmp/bench.pcap" -T fields -e frame.time_epoch -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e tcp.flags)
 row "pcapsess -r (packets/s, max RSS)" "$(awk -v n=$packets -v s=$ps -v m=$pm 'BEGIN{printf "%.2f M/s, %.0f MB", n/s/1e6, m/1024}')" \

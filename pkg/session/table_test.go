@@ -354,7 +354,7 @@ func TestOutOfOrderTimestampsNeverGoBackwards(t *testing.T) {
 }
 
 // TestFloodStaysUnderTheCap runs a random-source-port SYN flood (written
-// by internal/mkpcap, never sent) through a table capped at 5 000 sessions:
+// by tools/mkpcap, never sent) through a table capped at 5 000 sessions:
 // the table never holds more, every evicted session is still written, and
 // every packet lands in exactly one row.
 func TestFloodStaysUnderTheCap(t *testing.T) {
@@ -362,7 +362,7 @@ func TestFloodStaysUnderTheCap(t *testing.T) {
 		t.Skip("short")
 	}
 	path := t.TempDir() + "/flood.pcap"
-	if out, err := exec.Command("go", "run", "../../internal/mkpcap", "-flood", "-n", "200000", "-o", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "run", "../../tools/mkpcap", "-flood", "-n", "200000", "-o", path).CombinedOutput(); err != nil {
 		t.Fatalf("mkpcap: %v\n%s", err, out)
 	}
 	src, err := capture.OpenFile(path, nil)
