@@ -63,9 +63,16 @@ bench-pcapsess packets="3400000":
         printf "\npcapsess is %.0fx faster than tshark and uses %.1f%% of its memory\n", ts/ps, 100*pm/tm }'
     rm -f "$f"
 
-# Go micro-benchmarks of every package.
+# Go micro-benchmarks of every package (with SCANWATCH_HARVESTER_DATA set, also those on the predecessor's data sets).
 bench-go:
-    go test -run '^$' -bench . -benchmem ./...
+    go test -run '^$' -bench . -benchmem {{ if env("SCANWATCH_HARVESTER_DATA", "") != "" { "-tags harvester" } else { "" } }} ./...
+
+# The tests on the predecessor's (nmap-harvester's) whole data sets, which the repository does not hold: SCANWATCH_HARVESTER_DATA=/path/to/its/datasets just test-harvester
+test-harvester:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    : "${SCANWATCH_HARVESTER_DATA:?set SCANWATCH_HARVESTER_DATA to the predecessor's datasets folder (holding train/ and delayed/)}"
+    go test -tags harvester -count=1 -run Harvester ./...
 
 # Flood: a 5 M-packet random-source-port SYN flood (written to a file, never sent) through pcapsess.
 bench-flood packets="5000000":

@@ -1,7 +1,6 @@
 package alert
 
 import (
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -184,31 +183,25 @@ func readRows(t *testing.T, path string) []row.Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []row.Row
-	for {
-		var r row.Row
-		err := rd.Read(&r)
-		if err == io.EOF {
-			return rows
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, r)
+	rows, err := row.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return rows
 }
 
-// TestTechniqueSeed maps every row of the seed's scans: none may be "other".
-func TestTechniqueSeed(t *testing.T) {
-	path := "../../../shared/seed/datasets/train/bad.csv"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("seed data not beside the repository: %v", err)
-	}
+// harvesterBad is a sample of the predecessor's (nmap-harvester's) scan
+// rows: every 20th row of its train/bad.csv, in file order.
+const harvesterBad = "../../testdata/harvester/bad.csv"
+
+// TestTechniqueHarvester maps every row of the predecessor's scans: none
+// may be "other".
+func TestTechniqueHarvester(t *testing.T) {
 	counts := map[Tech]int{}
-	for _, r := range readRows(t, path) {
+	for _, r := range readRows(t, harvesterBad) {
 		counts[Classify(&r)]++
 	}
-	want := map[Tech]int{SYN | Connect: 5000, FIN | Maimon: 2500, NULL | ACKWindow: 2500, XMAS: 2502,
+	want := map[Tech]int{SYN | Connect: 251, FIN | Maimon: 125, NULL | ACKWindow: 125, XMAS: 127,
 		FIN: 2, NULL: 2, Connect: 1, SYN: 1}
 	if len(counts) != len(want) {
 		t.Errorf("got %v", counts)
@@ -220,19 +213,15 @@ func TestTechniqueSeed(t *testing.T) {
 	}
 }
 
-// TestSeedScansAlerted runs the Detector over the seed's bad.csv, in file
-// order, with the label as the prediction: the seed ran nmap -sT, -sS, -sF,
-// -sN and -sX one after another, so five alerts must come out, each
-// resolved, by its end, to its technique (the seed's rows carry no evidence
+// TestHarvesterScansAlerted runs the Detector over the predecessor's scan
+// rows, in file order, with the label as the prediction: it ran nmap -sT,
+// -sS, -sF, -sN and -sX one after another, so five alerts must come out,
+// each resolved, by its end, to its technique (its rows carry no evidence
 // columns: closed ports alone are ambiguous, the few open ports settle it).
-func TestSeedScansAlerted(t *testing.T) {
-	path := "../../../shared/seed/datasets/train/bad.csv"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("seed data not beside the repository: %v", err)
-	}
+func TestHarvesterScansAlerted(t *testing.T) {
 	d, _ := NewDetector(Config{}, false)
 	var ends []Event
-	rows := readRows(t, path)
+	rows := readRows(t, harvesterBad)
 	for i := range rows {
 		evs, err := d.Observe(&rows[i], rows[i].Label == 1)
 		if err != nil {

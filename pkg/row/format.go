@@ -20,6 +20,20 @@ type Reader interface {
 	Format() string
 }
 
+// ReadAll reads every row left in r: for inputs small enough to hold.
+func ReadAll(r Reader) ([]Row, error) {
+	var rows []Row
+	for {
+		var x Row
+		if err := r.Read(&x); err == io.EOF {
+			return rows, nil
+		} else if err != nil {
+			return rows, err
+		}
+		rows = append(rows, x)
+	}
+}
+
 // Writer writes rows one at a time. The header (if the format has one) is
 // written once, before the first row or by Close for an empty stream.
 type Writer interface {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"scanwatch/pkg/learn/eval"
 	"scanwatch/pkg/learn/trees"
 	"scanwatch/pkg/merge"
 	"scanwatch/pkg/row"
@@ -234,76 +232,6 @@ func TestExtendedFeatures(t *testing.T) {
 	}
 }
 
-func seedTrainFile(t testing.TB) string {
-	t.Helper()
-	dir := "../../../../shared/seed/datasets/train/"
-	in, err := merge.FileInputs([]string{dir + "bad.csv", dir + "good.csv"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"bad.csv", "good.csv"} {
-		if _, err := os.Stat(dir + f); err != nil {
-			t.Skipf("seed data not beside the repository: %v", err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "seed-train.csv")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := merge.Merge(context.Background(), in, f, merge.Options{Require: merge.SeedRequire(), Format: "csv"}); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// The bar: on the seed's train set (24,511 rows) the GBDT reaches a
-// 5-fold CV accuracy of at least 0.988 and MCC of at least 0.976 (Debian's
-// XGBoost 1.7.4 gets 0.9893; ~0.9897 is the ceiling), end to end through
-// modelpick, and the exported file is that model.
-func TestSeedTrainGBDT(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains on 24,511 rows")
-	}
-	input := seedTrainFile(t)
-	dir := t.TempDir()
-	stdout, _ := runModelpick(t, input, "--candidates", "GBDT(210),kNN(5)", "--report", dir, "--export", dir+"/model.txt")
-	t.Logf("\n%s", stdout)
-	rep := readReport(t, dir)
-	if rep.Rows != 24511 || rep.Scan != 12508 {
-		t.Fatalf("rows %d scan %d", rep.Rows, rep.Scan)
-	}
-	var gbdt *eval.Summary
-	for i := range rep.CV {
-		if rep.CV[i].Name == "GBDT(210)" {
-			gbdt = &rep.CV[i]
-		}
-	}
-	if gbdt == nil {
-		t.Fatal("no GBDT(210) in the report")
-	}
-	if gbdt.Accuracy.Mean < 0.988 || gbdt.MCC.Mean < 0.976 {
-		t.Errorf("GBDT(210): accuracy %.4f, MCC %.4f; want ≥ 0.988 and ≥ 0.976", gbdt.Accuracy.Mean, gbdt.MCC.Mean)
-	}
-	if gbdt.Accuracy.Mean > 0.9898 {
-		t.Errorf("GBDT(210): accuracy %.4f above the ceiling set by conflicting rows: leakage?", gbdt.Accuracy.Mean)
-	}
-	checkExport(t, input, "seed", dir+"/model.txt", "GBDT(210)")
-}
-
-// BenchmarkSeedCV is modelpick's full run (all candidates, 5-fold CV) on
-// the seed's train set.
-func BenchmarkSeedCV(b *testing.B) {
-	input := seedTrainFile(b)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if code := Run(context.Background(), []string{input}, nil, io.Discard, io.Discard); code != 0 {
-			b.Fatalf("exit %d", code)
-		}
-	}
-}
-
 // A hold-out capture of scans only (pcapsess rows of a loopback nmap run)
 // has no ROC curve: its AUC prints as n/a and is null in the JSON, and the
 // model trained on the seed's rows still catches most of the scans.
@@ -324,27 +252,5 @@ func TestHoldoutOneClass(t *testing.T) {
 	r := rep.Holdout.Results[0]
 	if r.TN.Mean != 0 || r.FP.Mean != 0 || r.TP.Mean+r.FN.Mean != 208 || r.Recall.Mean < 0.9 {
 		t.Errorf("hold-out on 208 scans: %+v", r)
-	}
-}
-
-// The seed's second set (nmap --scan-delay 1s, slowed normal requests):
-// flags barely separate the classes and 953 rows conflict, so ~0.905 is the
-// ceiling (XGBoost gets 0.905); the GBDT must come within a point of it.
-func TestSeedDelayedGBDT(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains on 10,000 rows")
-	}
-	input := "../../../../shared/seed/datasets/delayed/merged.csv"
-	if _, err := os.Stat(input); err != nil {
-		t.Skipf("seed data not beside the repository: %v", err)
-	}
-	dir := t.TempDir()
-	runModelpick(t, input, "--candidates", "GBDT(210)", "--report", dir)
-	rep := readReport(t, dir)
-	if rep.Rows != 10000 || rep.Scan != 5000 {
-		t.Fatalf("rows %d scan %d", rep.Rows, rep.Scan)
-	}
-	if acc := rep.CV[0].Accuracy.Mean; acc < 0.895 || acc > 0.906 {
-		t.Errorf("GBDT(210) on the delayed set: accuracy %.4f, want 0.895–0.906", acc)
 	}
 }

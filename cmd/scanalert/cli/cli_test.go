@@ -64,15 +64,9 @@ func TestMixedCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []row.Row
-	for {
-		var r row.Row
-		if err := rd.Read(&r); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, r)
+	rows, err := row.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
 	}
 	classify(rows)
 	predicted := map[string]int{}

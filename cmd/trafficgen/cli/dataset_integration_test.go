@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -39,18 +38,11 @@ func readRows(t *testing.T, path string) []row.Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []row.Row
-	for {
-		var r row.Row
-		err := rd.Read(&r)
-		if errors.Is(err, io.EOF) {
-			return rows
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, r)
+	rows, err := row.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return rows
 }
 
 // TestDatasetFlow runs a small `trafficgen dataset` end to end (real nmap,

@@ -55,7 +55,7 @@ func assertSameScores(t *testing.T, m learn.Classifier, p *Predictor, d *learn.D
 
 func TestExportGBDTMatchesLeaves(t *testing.T) {
 	t.Parallel()
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	m := NewGBDT(210)
 	if err := m.Fit(d); err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestExportGBDTMatchesLeaves(t *testing.T) {
 
 func TestExportForestMatchesLeaves(t *testing.T) {
 	t.Parallel()
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	for _, m := range []learn.Exporter{&RandomForest{Trees: 20, Seed: 3}, &DecisionTree{Entropy: true}} {
 		if err := m.Fit(d); err != nil {
 			t.Fatal(err)
@@ -127,7 +127,7 @@ func TestExportTinyExact(t *testing.T) {
 
 func TestDeterministicExport(t *testing.T) {
 	// Not parallel: it changes GOMAXPROCS.
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	fit := func(m learn.Exporter) []byte {
 		if err := m.Fit(d); err != nil {
 			t.Fatal(err)
@@ -247,10 +247,10 @@ func TestDegenerateData(t *testing.T) {
 }
 
 // TestNumLeaves: leaf-wise growth stops at NumLeaves and still beats a
-// stump on the seed set.
+// stump on the predecessor's sample.
 func TestNumLeaves(t *testing.T) {
 	t.Parallel()
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	m := &GBDT{Trees: 20, NumLeaves: 4, MaxDepth: -1, MinGain: -1}
 	if err := m.Fit(d); err != nil {
 		t.Fatal(err)

@@ -80,22 +80,22 @@ func TestMemoExact(t *testing.T) {
 		sameScores(t, c.model+" probes", p, m, memoProbe(p, rng, 20000))
 	}
 
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	g := NewGBDT(210)
 	if err := g.Fit(d); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := exportAndLoad(t, g)
 	m := p.NewMemo()
-	sameScores(t, "seed rows", p, m, d.X)
+	sameScores(t, "predecessor's rows", p, m, d.X)
 	hits, misses := m.Stats()
-	// The seed's 24,511 rows fall into few cells: most rows are answered
+	// The predecessor's rows fall into few cells: most rows are answered
 	// from the memo even on the first pass.
 	if n := int64(d.N()); hits < n+n/2 || hits+misses != 2*n {
-		t.Errorf("seed rows, two passes: %d hits, %d misses of %d rows", hits, misses, 2*n)
+		t.Errorf("predecessor's rows, two passes: %d hits, %d misses of %d rows", hits, misses, 2*n)
 	}
-	t.Logf("seed rows, first pass: %d cells for %d rows", misses, d.N())
-	sameScores(t, "seed probes", p, m, memoProbe(p, rng, 20000))
+	t.Logf("predecessor's rows, first pass: %d cells for %d rows", misses, d.N())
+	sameScores(t, "probes", p, m, memoProbe(p, rng, 20000))
 }
 
 // TestMemoBounded: past memoCap cells the memo starts afresh and still
