@@ -191,7 +191,7 @@ fuzz fuzztime="15s":
     #!/usr/bin/env bash
     set -euo pipefail
     for t in pkg/row:FuzzReader pkg/row:FuzzCSVScanner pkg/session:FuzzPacket pkg/session:FuzzCapture \
-             pkg/session:FuzzFastPathAgrees pkg/learn/trees:FuzzLoadLightGBM pkg/alert:FuzzDetector; do
+             pkg/session:FuzzFastPathAgrees pkg/infer:FuzzLoadLightGBM pkg/alert:FuzzDetector; do
         pkg=${t%%:*}; fn=${t##*:}
         echo "fuzz $fn ({{fuzztime}})"
         go test -run '^$' -fuzz "^$fn\$" -fuzztime {{fuzztime}} ./$pkg > /tmp/fuzz-$fn.log 2>&1 || { tail -20 /tmp/fuzz-$fn.log; exit 1; }

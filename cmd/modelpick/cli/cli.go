@@ -163,7 +163,7 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 		steps += len(chosen)
 	}
 	bar := newBar(stderr, steps)
-	folds := learn.StratifiedFolds(d.Y, c.Folds, c.Seed)
+	folds := eval.StratifiedFolds(d.Y, c.Folds, c.Seed)
 	for _, cand := range chosen {
 		bar.Describe(cand.Name)
 		r, err := eval.CrossValidate(ctx, d, cand, folds, func() { bar.Add(1) })

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/learn"
 	"scanwatch/pkg/learn/eval"
-	"scanwatch/pkg/learn/trees"
 )
 
 // defaultExport is the GBDT with the best cross-validated accuracy among
@@ -48,7 +48,7 @@ func export(c eval.Candidate, d *learn.Dataset, path string, out *outcome) error
 	if err := m.WriteLightGBM(&buf); err != nil {
 		return fmt.Errorf("%s: export: %w", c.Name, err)
 	}
-	p, err := trees.LoadLightGBM(bytes.NewReader(buf.Bytes()), path)
+	p, err := infer.LoadLightGBM(bytes.NewReader(buf.Bytes()), path)
 	if err != nil {
 		return fmt.Errorf("%s: the exported model does not load: %w", c.Name, err)
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"scanwatch/pkg/learn/trees"
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/merge"
 	"scanwatch/pkg/row"
 )
@@ -55,7 +55,7 @@ func checkExport(t *testing.T, input, features, modelFile, modelName string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	p, err := trees.LoadLightGBM(f, modelFile)
+	p, err := infer.LoadLightGBM(f, modelFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"scanwatch/models"
 	"scanwatch/pkg/cliutil"
-	"scanwatch/pkg/learn/trees"
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/row"
 )
 
@@ -162,7 +162,7 @@ func (b *batch) add(r *row.Row, cols []row.Column) {
 	b.n++
 }
 
-func (c *cmd) scoreAndWrite(ctx context.Context, model *trees.Predictor, w row.Writer, batches <-chan *batch, free chan<- *batch) error {
+func (c *cmd) scoreAndWrite(ctx context.Context, model *infer.Predictor, w row.Writer, batches <-chan *batch, free chan<- *batch) error {
 	var failed error
 	nf := len(model.Features())
 	scores := make([]float64, batchRows)
@@ -198,16 +198,16 @@ func (c *cmd) scoreAndWrite(ctx context.Context, model *trees.Predictor, w row.W
 	return failed
 }
 
-func (c *cmd) load() (*trees.Predictor, error) {
+func (c *cmd) load() (*infer.Predictor, error) {
 	if c.Model == "" {
-		return trees.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+		return infer.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
 	}
 	f, err := os.Open(c.Model)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return trees.LoadLightGBM(f, c.Model)
+	return infer.LoadLightGBM(f, c.Model)
 }
 
 // featureColumns maps the model's feature names to the input's columns and

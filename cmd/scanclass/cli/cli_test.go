@@ -10,7 +10,7 @@ import (
 
 	"scanwatch/models"
 	"scanwatch/pkg/clitest"
-	"scanwatch/pkg/learn/trees"
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/row"
 )
 
@@ -32,7 +32,7 @@ func TestScoresAreTheModelsOwn(t *testing.T) {
 	}
 	f, _ := os.Open("../testdata/seed-gbdt50.txt")
 	defer f.Close()
-	p, err := trees.LoadLightGBM(f, "model")
+	p, err := infer.LoadLightGBM(f, "model")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestManyRowsInDribs(t *testing.T) {
 	if code := Run(context.Background(), nil, trickle{bytes.NewReader(in), 777}, &out, &errb); code != 0 {
 		t.Fatal(errb.String())
 	}
-	p, err := trees.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+	p, err := infer.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
 	if err != nil {
 		t.Fatal(err)
 	}

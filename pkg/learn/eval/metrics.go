@@ -1,6 +1,6 @@
 // Package eval scores binary classifiers: confusion counts and the metrics
 // derived from them, ROC curves and their area, and the cross-validation and
-// hold-out runs modelpick reports (on learn.StratifiedFolds).
+// hold-out runs modelpick reports (on StratifiedFolds).
 package eval
 
 import (

@@ -9,49 +9,27 @@ package trees
 
 import (
 	"bytes"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/learn"
+	"scanwatch/pkg/learn/eval"
 )
 
-// confusion is a binary confusion matrix. (Kept here rather than using
-// pkg/learn/eval so this package's tests depend only on pkg/learn.)
-type confusion struct{ tp, tn, fp, fn float64 }
-
-func (c *confusion) add(y int8, p float64) {
-	switch scan := p >= 0.5; {
-	case scan && y == 1:
-		c.tp++
-	case scan:
-		c.fp++
-	case y == 1:
-		c.fn++
-	default:
-		c.tn++
-	}
-}
-
-func (c confusion) Accuracy() float64 { return (c.tp + c.tn) / (c.tp + c.tn + c.fp + c.fn) }
-
-func (c confusion) MCC() float64 {
-	return (c.tp*c.tn - c.fp*c.fn) / math.Sqrt((c.tp+c.fp)*(c.tp+c.fn)*(c.tn+c.fp)*(c.tn+c.fn))
-}
-
 // crossValidate pools the test predictions of k stratified folds.
-func crossValidate(t *testing.T, d *learn.Dataset, k int, mk func() learn.Classifier) confusion {
+func crossValidate(t *testing.T, d *learn.Dataset, k int, mk func() learn.Classifier) eval.Confusion {
 	t.Helper()
-	var c confusion
-	for _, test := range learn.StratifiedFolds(d.Y, k, 1) {
+	var c eval.Confusion
+	for _, test := range eval.StratifiedFolds(d.Y, k, 1) {
 		m := mk()
-		if err := m.Fit(d.Subset(learn.Complement(d.N(), test))); err != nil {
+		if err := m.Fit(d.Subset(eval.Complement(d.N(), test))); err != nil {
 			t.Fatal(err)
 		}
 		for _, i := range test {
-			c.add(d.Y[i], m.Prob(d.Row(i)))
+			c.Add(d.Y[i], eval.Predict(m.Prob(d.Row(i))))
 		}
 	}
 	return c
@@ -138,7 +116,7 @@ func BenchmarkPredict(b *testing.B) {
 	if err := m.WriteLightGBM(&buf); err != nil {
 		b.Fatal(err)
 	}
-	p, err := LoadLightGBM(&buf, "model.txt")
+	p, err := infer.LoadLightGBM(&buf, "model.txt")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package trees
+package infer
 
 import (
 	"math"
@@ -56,8 +56,9 @@ func sameScores(t *testing.T, name string, p *Predictor, m *Memo, x []float64) {
 
 // TestMemoExact: the memo's scores are leaves' scores, bit for bit, for
 // models LightGBM made (dart with NaN/zero missing handling, random
-// forest) and for our own export, on their test rows and on vectors built
-// to hit every threshold and every special value.
+// forest), on their test rows and on vectors built to hit every threshold
+// and every special value. (trees' TestMemoOnExport holds it to our own
+// export.)
 func TestMemoExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	dir := filepath.Join("testdata", "lightgbm")
@@ -79,23 +80,6 @@ func TestMemoExact(t *testing.T) {
 		}
 		sameScores(t, c.model+" probes", p, m, memoProbe(p, rng, 20000))
 	}
-
-	d := loadHarvesterSample(t)
-	g := NewGBDT(210)
-	if err := g.Fit(d); err != nil {
-		t.Fatal(err)
-	}
-	p, _ := exportAndLoad(t, g)
-	m := p.NewMemo()
-	sameScores(t, "predecessor's rows", p, m, d.X)
-	hits, misses := m.Stats()
-	// The predecessor's rows fall into few cells: most rows are answered
-	// from the memo even on the first pass.
-	if n := int64(d.N()); hits < n+n/2 || hits+misses != 2*n {
-		t.Errorf("predecessor's rows, two passes: %d hits, %d misses of %d rows", hits, misses, 2*n)
-	}
-	t.Logf("predecessor's rows, first pass: %d cells for %d rows", misses, d.N())
-	sameScores(t, "probes", p, m, memoProbe(p, rng, 20000))
 }
 
 // TestMemoBounded: past memoCap cells the memo starts afresh and still

@@ -1,4 +1,4 @@
-package trees
+package infer
 
 import (
 	"bufio"
@@ -170,7 +170,7 @@ func (p *Predictor) Prob(x []float64) float64 {
 func (p *Predictor) ProbBatch(x []float64, out []float64) error {
 	nf := len(p.features)
 	if len(x) != len(out)*nf {
-		return fmt.Errorf("trees: batch of %d values is not %d rows × %d features", len(x), len(out), nf)
+		return fmt.Errorf("infer: batch of %d values is not %d rows × %d features", len(x), len(out), nf)
 	}
 	if len(out) == 0 {
 		return nil
@@ -185,6 +185,10 @@ func (p *Predictor) ProbBatch(x []float64, out []float64) error {
 	}
 	return nil
 }
+
+// sigmoid is LightGBM's binary objective's link (sigmoid:1), as the GBDT
+// trainer applies it.
+func sigmoid(x float64) float64 { return 1.0 / (1.0 + math.Exp(-x)) }
 
 // checkTreeShapes rejects trees whose child links do not form a tree:
 // leaves follows them without checks, and a cycle makes it loop forever

@@ -1,4 +1,4 @@
-package trees
+package infer
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"scanwatch/pkg/learn"
+	"scanwatch/pkg/learn/trees"
 )
 
 // FuzzLoadLightGBM reads arbitrary text as a model: an error or a model
@@ -16,7 +17,7 @@ import (
 // has not checked; LoadLightGBM must turn that into errors).
 func FuzzLoadLightGBM(f *testing.F) {
 	var small bytes.Buffer
-	m := NewGBDT(3)
+	m := trees.NewGBDT(3)
 	d := &learn.Dataset{Features: []string{"duration", "SYN"},
 		X: []float64{0.1, 1, 0.2, 0, 0.3, 1, 0.4, 0, 0.5, 2, 0.6, 1}, Y: []int8{1, 0, 1, 0, 1, 0}}
 	if err := m.Fit(d); err == nil && m.WriteLightGBM(&small) == nil {
