@@ -60,10 +60,6 @@ func (t Tech) Options() string {
 	return strings.Join(parts, "|")
 }
 
-// Technique names the nmap technique(s) whose probe fits the session's flag
-// pattern; see Classify.
-func Technique(r *row.Row) string { return Classify(r).String() }
-
 // Classify maps one session to the nmap techniques its packets fit.
 //
 // Flag columns count packets carrying each flag, summed over both directions

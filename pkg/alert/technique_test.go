@@ -84,7 +84,7 @@ func TestTechniqueTable(t *testing.T) {
 		if got := Classify(&r); got != c.want {
 			t.Errorf("%s: S%d A%d F%d R%d U%d P%d: got %s, want %s", c.name, c.s, c.a, c.f, c.r, c.u, c.p, got, c.want)
 		}
-		if got := Technique(&r); got != c.want.String() {
+		if got := Classify(&r).String(); got != c.want.String() {
 			t.Errorf("%s: Technique = %q", c.name, got)
 		}
 	}

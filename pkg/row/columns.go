@@ -316,25 +316,9 @@ func clip(s string) string {
 	return s
 }
 
-// appendTime writes t (Unix ns) as TimeLayout in UTC, truncated to µs.
-func appendTime(b []byte, ns int64) []byte {
-	secs := ns / 1e9
-	frac := ns % 1e9
-	if frac < 0 {
-		secs--
-		frac += 1e9
-	}
-	b = appendSecond(b, secs)
-	b = append(b, '.')
-	us := int(frac / 1000)
-	for div := 100000; div > 0; div /= 10 {
-		b = append(b, byte('0'+us/div%10))
-	}
-	return b
-}
-
-// timeCache remembers the text of the last whole second written: the
-// times of one row, and of consecutive rows, mostly share it.
+// timeCache writes times as TimeLayout in UTC, truncated to µs. It
+// remembers the text of the last whole second written: the times of one
+// row, and of consecutive rows, mostly share it.
 type timeCache struct {
 	sec  int64
 	text []byte

@@ -127,7 +127,7 @@ func TestTimeFormat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := string(appendTime(nil, ns)); got != s {
+		if got := string(new(timeCache).appendTime(nil, ns)); got != s {
 			t.Errorf("%s -> %d -> %s", s, ns, got)
 		}
 	}

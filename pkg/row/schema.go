@@ -49,12 +49,6 @@ func (s *Schema) With(cols ...Column) *Schema {
 	return NewSchema(append(slices.Clone(s.Known), cols...), s.Extra)
 }
 
-// Without returns a copy of s without cols.
-func (s *Schema) Without(cols ...Column) *Schema {
-	keep := slices.DeleteFunc(slices.Clone(s.Known), func(c Column) bool { return slices.Contains(cols, c) })
-	return NewSchema(keep, s.Extra)
-}
-
 // Header is the header line's names.
 func (s *Schema) Header() []string {
 	h := make([]string, 0, len(s.Known)+len(s.Extra))

@@ -4,7 +4,7 @@
 // the dataset flow that captures each class with pcapsess.
 //
 // Every packet goes to loopback unless the caller names a network-namespace
-// test host explicitly (see CheckTarget), and every loop is bounded in count
+// test host explicitly (see Guard.Check), and every loop is bounded in count
 // and time.
 //
 // Label hygiene: everything else on lo during a capture pollutes the labels,

@@ -166,13 +166,9 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
 
-	rd, err := row.NewReader(in, name, c.InputFormat)
+	rd, err := row.NewReader(in, name, c.InputFormat) // the format is one of kong's enum
 	if err != nil {
-		var re *row.Error
-		if errors.As(err, &re) {
-			return 0, err
-		}
-		return 0, cliutil.Usage(err)
+		return 0, err
 	}
 	schema := rd.Schema()
 	if err := schema.Require(row.Prediction, row.StartRequestTime, row.SrcIP); err != nil {
