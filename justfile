@@ -137,7 +137,7 @@ bench-latency steps="60" p="0.45" rate="30/m":
     just build >/dev/null
     go run ./tools/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
 
-# The seed's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert (root). Ctrl-C stops everything.
+# The harvester's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert (root). Ctrl-C stops everything.
 demo steps="3000" p="0.03" rate="5/s" port="18080" quiet="2s":
     #!/usr/bin/env bash
     # No -e: the exit statuses are collected by hand (scanalert's 3 means alerts, not failure).

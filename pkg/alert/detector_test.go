@@ -14,7 +14,7 @@ import (
 	"scanwatch/pkg/row"
 )
 
-// t0 is the seed's first packet time.
+// t0 is the harvester's first packet time.
 var t0 = time.Date(2025, 1, 15, 12, 49, 8, 25898000, time.UTC).UnixNano()
 
 // session is a closed-port SYN probe (S1 A1 R1) from src to dst:port at
@@ -122,7 +122,7 @@ func TestMinSessions(t *testing.T) {
 
 func TestWindowSlides(t *testing.T) {
 	// One anomaly every 2 s: never more than 3 in a 5 s window, so min 5
-	// never holds, although 10 anomalies arrive in all (the seed's
+	// never holds, although 10 anomalies arrive in all (the harvester's
 	// cumulative rule would have fired).
 	var rows []fed
 	for i := range 10 {

@@ -7,7 +7,7 @@ import (
 )
 
 // Tech is a set of nmap scan techniques. A session's flag counts are summed
-// over both directions (the seed's contract), so some patterns fit more than
+// over both directions (the harvester's contract), so some patterns fit more than
 // one technique: a NULL probe answered by RST/ACK sums to ACK=1 RST=1, exactly
 // like an ACK probe answered by a bare RST. Classify then returns both, and
 // the Detector resolves the set over a whole episode (see Resolve).
@@ -96,7 +96,7 @@ func (t Tech) Options() string {
 // (RST/ACK: the probe was FIN or NULL) or the initiator's (bare RST: FIN/ACK
 // or ACK). pcapsess records response times only for responder packets with
 // SYN+ACK, RST+ACK or no flag, so on rows with evidence a response time
-// means RST/ACK, and none despite dst_packets > 0 means a bare RST. Seed rows
+// means RST/ACK, and none despite dst_packets > 0 means a bare RST. Harvester rows
 // keep the ambiguous set.
 //
 // *** nmap-sT-banner.pcap: -sT against a service that greets first.

@@ -13,7 +13,7 @@ import (
 type flagCase struct {
 	name                string
 	s, a, f, r, u, p    int
-	packets, optLen, wn int  // evidence; packets 0 = seed row without evidence
+	packets, optLen, wn int  // evidence; packets 0 = harvester row without evidence
 	dst                 int  // dst_packets
 	srcBytes            int  // src_bytes
 	resp                bool // a response time was recorded (SYN+ACK, RST+ACK)
@@ -22,7 +22,7 @@ type flagCase struct {
 
 // The sums below are the sessions of testdata/capture/nmap-*.pcap (nmap 7.93
 // against 127.0.0.1 ports 8079-8083, 8081 open; read them with tcpdump -nr)
-// and of the seed's train/bad.csv, whose flag patterns were counted with
+// and of the harvester's train/bad.csv, whose flag patterns were counted with
 // csv.DictReader: 5000×(1,1,0,1,0,0) -sS/-sT closed, 2500×(0,1,1,1,0,0) -sF
 // closed, 2500×(0,1,0,1,0,0) -sN closed, 2500×(0,1,1,1,1,1) -sX closed,
 // 2×(0,0,1,0,0,0) -sF open, 2×(0,0,0,0,0,0) -sN open, 2×(0,0,1,0,1,1) -sX
@@ -30,7 +30,7 @@ type flagCase struct {
 // to closed ports are (1,1,0,1) too, and a real GET to an open port (curl,
 // http-get.pcap) is S2 A11 F2 P3.
 var techniqueTable = []flagCase{
-	// SYN family, seed rows (no evidence)
+	// SYN family, harvester rows (no evidence)
 	{name: "sS/sT closed, seed", s: 1, a: 1, r: 1, want: SYN | Connect},
 	{name: "sS open, seed", s: 2, a: 1, r: 1, want: SYN},
 	{name: "sS open, RST lost", s: 2, a: 1, want: SYN},
@@ -140,7 +140,7 @@ func TestResolve(t *testing.T) {
 // TestTechniqueRealRows classifies the rows pcapsess makes of real nmap scans
 // (testdata/capture/*.csv = pcapsess -r of the .pcap beside it): every
 // session, open port or closed, must map to its scan's technique alone.
-// Without the evidence columns (the seed's contract) the technique must
+// Without the evidence columns (the harvester's contract) the technique must
 // still be in the set.
 func TestTechniqueRealRows(t *testing.T) {
 	for _, c := range []struct {
@@ -160,12 +160,12 @@ func TestTechniqueRealRows(t *testing.T) {
 				t.Errorf("%s row %d (port %d, S%d A%d F%d R%d U%d P%d): %s, want %s",
 					c.file, i+2, r.DstPort, r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH, got, c.want)
 			}
-			seed := row.Row{SYN: r.SYN, ACK: r.ACK, FIN: r.FIN, RST: r.RST, URG: r.URG, PSH: r.PSH,
+			harvester := row.Row{SYN: r.SYN, ACK: r.ACK, FIN: r.FIN, RST: r.RST, URG: r.URG, PSH: r.PSH,
 				StartRequest: r.StartRequest, StartResponse: r.StartResponse}
 			if c.file == "nmap-sT-banner.csv" && r.PSH > 0 {
 				continue // only the evidence (src_bytes = 0) tells it from a conversation
 			}
-			if got := Classify(&seed); got&c.want != c.want || (c.want == Other) != (got == Other) {
+			if got := Classify(&harvester); got&c.want != c.want || (c.want == Other) != (got == Other) {
 				t.Errorf("%s row %d without evidence: %s, want a set with %s", c.file, i+2, got, c.want)
 			}
 		}

@@ -6,7 +6,7 @@
 // class counts before the first row is written, so it reads the inputs twice
 // (standard input is spooled to a temporary file for the second pass) and
 // streams as well. --shuffle is the only mode that holds all
-// rows in memory, encoded in the output format (measured: 1 M seed rows
+// rows in memory, encoded in the output format (measured: 1 M harvester rows
 // took 0.5 GB peak RSS, against 12 MB when streaming).
 package merge
 
@@ -27,7 +27,7 @@ import (
 // Options controls a merge.
 type Options struct {
 	// Require names the columns every input must have (known or unknown
-	// column names). SeedRequire is the seed's merger.py rule.
+	// column names). HarvesterRequire is the harvester's merger.py rule.
 	Require []string
 	// Shuffle outputs the rows in a random order fixed by Seed.
 	Shuffle bool
@@ -44,15 +44,22 @@ type Options struct {
 	AutoFlush bool
 }
 
-// SeedRequire is the seed's fifteen columns plus label: what merger.py's
-// output (and so the seed's training) needs.
-func SeedRequire() []string {
+// HarvesterRequire is the harvester's fifteen columns plus label: what its
+// merger.py's output (and so its training) needs.
+func HarvesterRequire() []string {
 	var out []string
-	for _, c := range append(row.Seed(), row.Label) {
+	for _, c := range append(row.Harvester(), row.Label) {
 		out = append(out, c.Name())
 	}
 	return out
 }
+
+// SeedRequire is HarvesterRequire under its old name, for the two callers
+// (trafficgen's and netnsdata's dataset flows) until they move to the new
+// one.
+//
+// Deprecated: use HarvesterRequire.
+func SeedRequire() []string { return HarvesterRequire() }
 
 // Input is one file to merge. Open is called once per pass.
 type Input struct {
@@ -292,7 +299,7 @@ func (m *merger) required() []string {
 }
 
 func describeRequire(req []string) string {
-	if slices.Equal(req, SeedRequire()) {
+	if slices.Equal(req, HarvesterRequire()) {
 		return "the seed's 15 columns and label; --require changes this"
 	}
 	return strings.Join(req, ",")

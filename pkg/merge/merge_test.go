@@ -39,7 +39,7 @@ func mergeLines(t *testing.T, in []Input, opt Options) []string {
 
 func TestHarvesterMergeShuffleBalance(t *testing.T) {
 	in := harvesterInputs(t)
-	opt := Options{Require: SeedRequire(), Seed: 1}
+	opt := Options{Require: HarvesterRequire(), Seed: 1}
 	plain := mergeLines(t, in, opt)
 	if len(plain) != 1+1235 {
 		t.Fatalf("merged %d lines, want header + 1235", len(plain))
@@ -59,7 +59,7 @@ func TestHarvesterMergeShuffleBalance(t *testing.T) {
 		t.Fatal("same seed, different shuffle")
 	}
 
-	bal := Options{Require: SeedRequire(), Seed: 5, Balance: true}
+	bal := Options{Require: HarvesterRequire(), Seed: 5, Balance: true}
 	var b1 bytes.Buffer
 	st, err := Merge(context.Background(), in, &b1, Options{Require: bal.Require, Seed: 5, Balance: true, Format: "csv"})
 	if err != nil {
@@ -192,9 +192,9 @@ func BenchmarkMerge(b *testing.B) {
 		name string
 		opt  Options
 	}{
-		{"stream", Options{Require: SeedRequire(), Format: "csv"}},
-		{"balance", Options{Require: SeedRequire(), Format: "csv", Balance: true}},
-		{"shuffle", Options{Require: SeedRequire(), Format: "csv", Shuffle: true}},
+		{"stream", Options{Require: HarvesterRequire(), Format: "csv"}},
+		{"balance", Options{Require: HarvesterRequire(), Format: "csv", Balance: true}},
+		{"shuffle", Options{Require: HarvesterRequire(), Format: "csv", Shuffle: true}},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

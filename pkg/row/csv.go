@@ -88,7 +88,7 @@ func (r *csvReader) Read(row *Row) error {
 			extra = append(extra, f)
 			continue
 		}
-		if !r.parse[c] && !isSeedList(c, f) {
+		if !r.parse[c] && !isHarvesterList(c, f) {
 			row.setRaw(c, f)
 			continue
 		}

@@ -133,7 +133,7 @@ func (r *ndjsonReader) Read(row *Row) error {
 	for _, f := range fields {
 		f.key = strings.TrimSpace(f.key)
 		if c, ok := byName[f.key]; ok && r.schema.Has(c) {
-			if !r.parse[c] && !isSeedList(c, f.val) {
+			if !r.parse[c] && !isHarvesterList(c, f.val) {
 				row.setRaw(c, f.val)
 				continue
 			}

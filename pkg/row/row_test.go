@@ -137,7 +137,7 @@ func TestTimeFormat(t *testing.T) {
 }
 
 func TestUnknownFormatIsNamed(t *testing.T) {
-	_, err := NewWriter(io.Discard, "xml", NewSchema(Seed(), nil), WriterOptions{})
+	_, err := NewWriter(io.Discard, "xml", NewSchema(Harvester(), nil), WriterOptions{})
 	if err == nil || !strings.Contains(err.Error(), `unknown format "xml" (known: csv, ndjson)`) {
 		t.Fatal(err)
 	}

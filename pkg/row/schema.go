@@ -31,10 +31,10 @@ func NewSchema(known []Column, extra []string) *Schema {
 	return s
 }
 
-// SessionSchema is what pcapsess writes: seed columns, evidence, and the
+// SessionSchema is what pcapsess writes: harvester columns, evidence, and the
 // label when one is given.
 func SessionSchema(withLabel bool) *Schema {
-	cols := append(Seed(), Evidence()...)
+	cols := append(Harvester(), Evidence()...)
 	if withLabel {
 		cols = append(cols, Label)
 	}

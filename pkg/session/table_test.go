@@ -194,7 +194,7 @@ func TestSessionRules(t *testing.T) {
 			},
 		},
 		{
-			name: "same ports, different hosts: separate sessions (the seed merged them)",
+			name: "same ports, different hosts: separate sessions (the harvester merged them)",
 			pkts: []pkt{
 				{at: 0, src: cli, dst: srv, sp: 7, dp: 8, flags: "S"},
 				{at: 1 * ms, src: "10.0.0.3", dst: srv, sp: 7, dp: 8, flags: "S"},

@@ -56,7 +56,7 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout io.Writer) err
 	}
 	switch c.Require {
 	case "seed":
-		opt.Require = merge.SeedRequire()
+		opt.Require = merge.HarvesterRequire()
 	case "none", "":
 	default:
 		for _, n := range strings.Split(c.Require, ",") {

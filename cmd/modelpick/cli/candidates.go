@@ -11,7 +11,7 @@ import (
 )
 
 // candidates is modelpick's line-up: boosted trees of several sizes (210 is
-// the seed's XGBClassifier), a forest, one tree, and the baselines. Every
+// the harvester's XGBClassifier), a forest, one tree, and the baselines. Every
 // factory returns a fresh, unfitted model.
 func candidates(seed int64) []eval.Candidate {
 	var out []eval.Candidate

@@ -1,6 +1,6 @@
 // Package cli is modelpick's command line: load labelled rows, compare the
 // candidates by stratified k-fold cross-validation (and optionally on a
-// hold-out capture), print the table and the seed's three verdicts, export
+// hold-out capture), print the table and the harvester's three verdicts, export
 // the chosen model as LightGBM text and write a report.
 package cli
 

@@ -14,7 +14,7 @@ import (
 )
 
 // defaultExport is the GBDT with the best cross-validated accuracy among
-// those evaluated (the first on a tie), or GBDT(210), the seed's choice,
+// those evaluated (the first on a tie), or GBDT(210), the harvester's choice,
 // when no GBDT was evaluated.
 func defaultExport(all []eval.Candidate, cv []*eval.Result) eval.Candidate {
 	best, bestAcc := "", -1.0

@@ -44,7 +44,7 @@ func harvesterTrainFile(t testing.TB) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := merge.Merge(context.Background(), in, f, merge.Options{Require: merge.SeedRequire(), Format: "csv"}); err != nil {
+	if _, err := merge.Merge(context.Background(), in, f, merge.Options{Require: merge.HarvesterRequire(), Format: "csv"}); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -12,8 +12,8 @@ import (
 	"scanwatch/pkg/row"
 )
 
-// seedFeatures are the seed model's seven inputs.
-var seedFeatures = []row.Column{row.Duration, row.SYN, row.ACK, row.FIN, row.RST, row.URG, row.PSH}
+// harvesterFeatures are the harvester model's seven inputs.
+var harvesterFeatures = []row.Column{row.Duration, row.SYN, row.ACK, row.FIN, row.RST, row.URG, row.PSH}
 
 // resolveFeatures turns --features into columns for a stream with schema s:
 // "seed", "extended" (the seven plus every evidence column s has) or a
@@ -23,9 +23,9 @@ func resolveFeatures(spec, name string, s *row.Schema) ([]row.Column, error) {
 	var cols []row.Column
 	switch strings.TrimSpace(spec) {
 	case "seed", "":
-		cols = slices.Clone(seedFeatures)
+		cols = slices.Clone(harvesterFeatures)
 	case "extended":
-		cols = slices.Clone(seedFeatures)
+		cols = slices.Clone(harvesterFeatures)
 		for _, c := range row.Evidence() {
 			if s.Has(c) {
 				cols = append(cols, c)

@@ -88,7 +88,7 @@ func writeTable(w io.Writer, rows []eval.Summary, withStd bool) {
 	tw.Flush()
 }
 
-// verdict is one of the seed's three conclusions.
+// verdict is one of the harvester's three conclusions.
 type verdict struct {
 	By    string  `json:"by"`
 	Model string  `json:"model"`
@@ -255,7 +255,7 @@ func rocPlot(rs []*eval.Result) *plot.Plot {
 }
 
 // speedPlot places each candidate on its own line at its prediction time
-// per row (log scale), labelled with its accuracy: the seed's trade-off in
+// per row (log scale), labelled with its accuracy: the harvester's trade-off in
 // one picture, readable even when the accuracies are all alike.
 func speedPlot(rows []eval.Summary) (*plot.Plot, error) {
 	p := plot.New()

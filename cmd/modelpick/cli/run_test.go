@@ -16,7 +16,7 @@ import (
 	"scanwatch/pkg/row"
 )
 
-// Real rows: 247 of the seed's train set (every 100th of bad.csv and of
+// Real rows: 247 of the harvester's train set (every 100th of bad.csv and of
 // good.csv) and 6 of those for a hold-out file.
 const (
 	smallCSV = "../testdata/small.csv"
@@ -190,7 +190,7 @@ func TestExtendedFeaturesOnPcapsessRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := merge.Merge(context.Background(), in, f, merge.Options{Require: merge.SeedRequire(), Format: "csv"}); err != nil {
+	if _, err := merge.Merge(context.Background(), in, f, merge.Options{Require: merge.HarvesterRequire(), Format: "csv"}); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -221,10 +221,10 @@ func TestExtendedFeatures(t *testing.T) {
 	if got := strings.Join(names(cols), " "); got != want {
 		t.Errorf("extended = %s", got)
 	}
-	// On the seed's columns, extended is just the seven.
-	cols, err = resolveFeatures("extended", "x.csv", row.NewSchema(append(row.Seed(), row.Label), nil))
+	// On the harvester's columns, extended is just the seven.
+	cols, err = resolveFeatures("extended", "x.csv", row.NewSchema(append(row.Harvester(), row.Label), nil))
 	if err != nil || len(cols) != 7 {
-		t.Errorf("extended on seed columns: %v %v", names(cols), err)
+		t.Errorf("extended on the harvester's columns: %v %v", names(cols), err)
 	}
 	cols, err = resolveFeatures(" packets, SYN ", "x.csv", row.SessionSchema(true))
 	if err != nil || strings.Join(names(cols), " ") != "packets SYN" {
@@ -234,7 +234,7 @@ func TestExtendedFeatures(t *testing.T) {
 
 // A hold-out capture of scans only (pcapsess rows of a loopback nmap run)
 // has no ROC curve: its AUC prints as n/a and is null in the JSON, and the
-// model trained on the seed's rows still catches most of the scans.
+// model trained on the harvester's rows still catches most of the scans.
 func TestHoldoutOneClass(t *testing.T) {
 	dir := t.TempDir()
 	stdout, _ := runModelpick(t, smallCSV, "--folds", "3", "--candidates", "DecisionTree",

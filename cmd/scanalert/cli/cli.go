@@ -381,7 +381,7 @@ func (o *output) undraw() {
 	}
 }
 
-// draw writes the seed's live table: sessions, normal, anomalies and their
+// draw writes the harvester's live table: sessions, normal, anomalies and their
 // shares, in all and in the current window, and whether a scan is on.
 func (o *output) draw() {
 	st := o.det.Stats()

@@ -29,7 +29,7 @@ var normalClients = map[string]bool{"127.0.0.5": true, "127.0.0.6": true}
 // classify stands for scanclass on the mixed capture, as
 // testdata/derive-mixed.sh does: the ground truth, made wrong on purpose for
 // every 10th session of each class (10 % false positives, 10 % false
-// negatives), a worse model than the seed's.
+// negatives), a worse model than the harvester's.
 func classify(rows []row.Row) {
 	var seen [2]int
 	for i := range rows {

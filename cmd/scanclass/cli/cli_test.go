@@ -27,10 +27,10 @@ func TestCLI(t *testing.T) {
 func TestScoresAreTheModelsOwn(t *testing.T) {
 	in, _ := os.ReadFile("../testdata/nmap.csv")
 	var out, errb bytes.Buffer
-	if code := Run(context.Background(), []string{"-m", "../testdata/seed-gbdt50.txt"}, bytes.NewReader(in), &out, &errb); code != 0 {
+	if code := Run(context.Background(), []string{"-m", "../testdata/harvester-gbdt50.txt"}, bytes.NewReader(in), &out, &errb); code != 0 {
 		t.Fatal(errb.String())
 	}
-	f, _ := os.Open("../testdata/seed-gbdt50.txt")
+	f, _ := os.Open("../testdata/harvester-gbdt50.txt")
 	defer f.Close()
 	p, err := infer.LoadLightGBM(f, "model")
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"scanwatch/pkg/trafficgen"
 )
 
-// DatasetCmd is `trafficgen dataset`: the seed's dataset_and_train.py
+// DatasetCmd is `trafficgen dataset`: the harvester's dataset_and_train.py
 // without the training.
 type DatasetCmd struct {
 	Out         string        `default:"datasets/train" help:"Directory for bad.csv (label 1), good.csv (label 0), merged.csv (balanced) and manifest.json."`

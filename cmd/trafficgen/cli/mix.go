@@ -11,7 +11,7 @@ import (
 	"scanwatch/pkg/trafficgen"
 )
 
-// MixCmd is `trafficgen mix`, the seed's injector.
+// MixCmd is `trafficgen mix`, the harvester's injector.
 type MixCmd struct {
 	Target
 	Steps      int           `default:"200" help:"Number of steps; each is one normal action or, with probability --p, one scan."`

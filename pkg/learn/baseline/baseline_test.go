@@ -181,7 +181,7 @@ func TestGaussianNBByHand(t *testing.T) {
 }
 
 func TestGaussianNBConstantFeature(t *testing.T) {
-	// URG is 0 in every seed row: smoothing must keep the likelihood finite.
+	// URG is 0 in every harvester row: smoothing must keep the likelihood finite.
 	d := &learn.Dataset{Features: []string{"a", "urg"}, X: []float64{0, 0, 1, 0, 5, 0, 6, 0}, Y: []int8{0, 0, 1, 1}}
 	m := NewGaussianNB()
 	if err := m.Fit(d); err != nil {
