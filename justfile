@@ -36,13 +36,16 @@ build *names=tools:
         go build -ldflags "{{ldflags}}" -o {{bin}}/$t ./$d
     done
 
-# Run the whole test suite (live tests need root, nmap and tcpdump; as root it installs them).
+# Run the whole test suite: vet, gofmt, staticcheck (a tool dependency in go.mod), then the tests (live tests need root, nmap and tcpdump; as root it installs them).
 test:
     #!/usr/bin/env bash
     set -euo pipefail
     if [ "$(id -u)" = 0 ]; then just deps; fi
     go vet ./...
+    go vet -tags harvester ./...
     test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+    go tool staticcheck ./...
+    go tool staticcheck -tags harvester ./...
     go test -race -count=1 -timeout 30m ./...
 
 # Benchmark pcapsess against tshark on the same synthetic capture (packets/s, RSS).

@@ -187,8 +187,7 @@ func byResponse(r *row.Row, noACK, withACK Tech) Tech {
 // as they are. The result lists single techniques in report order, then the
 // unresolved sets, then "other"; zero counts are left out.
 func Resolve(counts *[1 << numTechs]int) []TechCount {
-	var merged [1 << numTechs]int
-	merged = *counts
+	merged := *counts
 	for set := 1; set < len(merged); set++ {
 		t := Tech(set)
 		if t.Single() || merged[set] == 0 {
