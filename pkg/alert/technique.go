@@ -144,26 +144,26 @@ func Classify(r *row.Row) Tech {
 	case u > 0 || p > 0:
 		return Other
 	case f > 0:
-		switch {
-		case a == 0 && rst == 0:
-			return FIN
-		case a >= 1 && rst >= 1:
-			return byResponse(r, FIN, Maimon)
-		case a >= 1:
-			return Maimon
-		}
-		return Other
+		return byACK(r, a, rst, FIN, Maimon)
 	default:
-		switch {
-		case a == 0 && rst == 0:
-			return NULL
-		case a >= 1 && rst >= 1:
-			return byResponse(r, NULL, ACKWindow)
-		case a >= 1:
-			return ACKWindow
-		}
-		return Other
+		return byACK(r, a, rst, NULL, ACKWindow)
 	}
+}
+
+// byACK tells a probe without SYN (FIN or NULL flags) from its twin that
+// also sets ACK (Maimon, ACK/Window) by the session's ACK and RST counts:
+// no ACK and no RST is the bare probe, ACK without RST the twin, and both
+// are told apart by the response (byResponse).
+func byACK(r *row.Row, a, rst int, bare, withACK Tech) Tech {
+	switch {
+	case a == 0 && rst == 0:
+		return bare
+	case a >= 1 && rst >= 1:
+		return byResponse(r, bare, withACK)
+	case a >= 1:
+		return withACK
+	}
+	return Other
 }
 
 // byResponse settles a reset-answered probe: noACK if the reset carried ACK

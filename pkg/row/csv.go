@@ -161,13 +161,7 @@ func (w *csvWriter) Write(r *Row) error {
 	}
 	b = append(b, '\n')
 	w.buf = b
-	if _, err := w.w.Write(b); err != nil {
-		return err
-	}
-	if w.autoFlush {
-		return w.w.Flush()
-	}
-	return nil
+	return writeLine(w.w, b, w.autoFlush)
 }
 
 func (w *csvWriter) Flush() error { return w.w.Flush() }

@@ -43,6 +43,17 @@ type Writer interface {
 	Close() error
 }
 
+// writeLine writes one encoded row, flushing it at once with autoFlush.
+func writeLine(w *bufio.Writer, b []byte, autoFlush bool) error {
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if autoFlush {
+		return w.Flush()
+	}
+	return nil
+}
+
 // Formats are the names NewReader and NewWriter accept ("auto" only for reading).
 var Formats = []string{"csv", "ndjson"}
 

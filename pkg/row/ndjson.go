@@ -309,13 +309,7 @@ func (w *ndjsonWriter) Write(r *Row) error {
 	}
 	b = append(b, '}', '\n')
 	w.buf = b
-	if _, err := w.w.Write(b); err != nil {
-		return err
-	}
-	if w.autoFlush {
-		return w.w.Flush()
-	}
-	return nil
+	return writeLine(w.w, b, w.autoFlush)
 }
 
 func isJSONScalarLiteral(v string) bool {

@@ -47,13 +47,9 @@ type cliArgs struct {
 // Run runs modelpick with args and returns the exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cliArgs
-	_, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr)
-	if done {
-		return code
-	}
-	ctx, stop := cliutil.SignalContext(ctx)
-	defer stop()
-	return cliutil.Report(tool, stderr, run(ctx, &c, stdin, stdout, stderr))
+	return cliutil.Run(ctx, tool, description, &c, args, stdout, stderr, func(ctx context.Context, _ string) error {
+		return run(ctx, &c, stdin, stdout, stderr)
+	})
 }
 
 // outcome is everything one modelpick run measured: what the report shows.

@@ -55,26 +55,19 @@ type cliArgs struct {
 // Run is trafficgen's main.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cliArgs
-	kctx, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr)
-	if done {
-		return code
-	}
-	ctx, stop := cliutil.SignalContext(ctx)
-	defer stop()
-	var err error
-	switch kctx.Command() {
-	case "normal":
-		err = c.Normal.run(ctx, stdout, stderr)
-	case "scan":
-		err = c.Scan.run(ctx, stdout, stderr)
-	case "mix":
-		err = c.Mix.run(ctx, stdout, stderr)
-	case "dataset":
-		err = c.Dataset.run(ctx, stdout, stderr)
-	default:
-		err = cliutil.Usagef("unknown command %q", kctx.Command())
-	}
-	return cliutil.Report(tool, stderr, err)
+	return cliutil.Run(ctx, tool, description, &c, args, stdout, stderr, func(ctx context.Context, command string) error {
+		switch command {
+		case "normal":
+			return c.Normal.run(ctx, stdout, stderr)
+		case "scan":
+			return c.Scan.run(ctx, stdout, stderr)
+		case "mix":
+			return c.Mix.run(ctx, stdout, stderr)
+		case "dataset":
+			return c.Dataset.run(ctx, stdout, stderr)
+		}
+		return cliutil.Usagef("unknown command %q", command)
+	})
 }
 
 // Help gives every traffic command the reason for the target guard.
@@ -95,6 +88,35 @@ starts pcapsess -i lo --label L --host (this class's source addresses) as a
 child, waits for a marker row proving the capture runs, makes the traffic,
 then waits for a final marker row and stops pcapsess with SIGINT. Targets are
 loopback only.`
+}
+
+// trafficFlags are the flags dataset and mix share, parsed: the scan
+// techniques, the scanned and the normal port ranges (whose flag names
+// differ between the two), --serve and --rate.
+type trafficFlags struct {
+	techs                  []trafficgen.Technique
+	scanPorts, normalPorts trafficgen.PortSet
+	serve                  []uint16
+	rate                   float64
+}
+
+func parseTrafficFlags(technique, scanPorts, scanFlag, normalPorts, normalFlag, serve, rate string) (f trafficFlags, err error) {
+	if f.techs, err = trafficgen.ParseTechniques(technique); err != nil {
+		return f, cliutil.Usagef("--technique: %v", err)
+	}
+	if f.scanPorts, err = trafficgen.ParsePorts(scanPorts); err != nil {
+		return f, cliutil.Usagef("%s: %v", scanFlag, err)
+	}
+	if f.normalPorts, err = trafficgen.ParsePorts(normalPorts); err != nil {
+		return f, cliutil.Usagef("%s: %v", normalFlag, err)
+	}
+	if f.serve, err = parseServe(serve); err != nil {
+		return f, cliutil.Usage(err)
+	}
+	if f.rate, err = parseRate(rate); err != nil {
+		return f, cliutil.Usagef("--rate: %v", err)
+	}
+	return f, nil
 }
 
 // parseRate reads "200/s", "30/m", "5/h" or a bare number (per second).

@@ -44,26 +44,11 @@ type DatasetCmd struct {
 }
 
 func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
-	techs, err := trafficgen.ParseTechniques(c.Technique)
+	f, err := parseTrafficFlags(c.Technique, c.Ports, "--ports", c.NormalPorts, "--normal-ports", c.Serve, c.Rate)
 	if err != nil {
-		return cliutil.Usagef("--technique: %v", err)
+		return err
 	}
-	ports, err := trafficgen.ParsePorts(c.Ports)
-	if err != nil {
-		return cliutil.Usagef("--ports: %v", err)
-	}
-	nports, err := trafficgen.ParsePorts(c.NormalPorts)
-	if err != nil {
-		return cliutil.Usagef("--normal-ports: %v", err)
-	}
-	serve, err := parseServe(c.Serve)
-	if err != nil {
-		return cliutil.Usage(err)
-	}
-	rate, err := parseRate(c.Rate)
-	if err != nil {
-		return cliutil.Usagef("--rate: %v", err)
-	}
+	techs, ports, nports, serve, rate := f.techs, f.scanPorts, f.normalPorts, f.serve, f.rate
 	if c.Timing < 0 || c.Timing > 5 || c.MaxPasses < 1 || c.MaxPasses > 20 || len(techs) > 10 || c.Chunk < 1 || c.Concurrency < 1 || c.NormalMax <= 0 {
 		return cliutil.Usagef("--timing within 0..5, --max-passes within 1..20, at most 10 techniques, --chunk, --concurrency and --normal-max > 0")
 	}

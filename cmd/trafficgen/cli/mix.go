@@ -37,26 +37,11 @@ type MixCmd struct {
 }
 
 func (c *MixCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
-	techs, err := trafficgen.ParseTechniques(c.Technique)
+	f, err := parseTrafficFlags(c.Technique, c.ScanPorts, "--scan-ports", c.Ports, "--ports", c.Serve, c.Rate)
 	if err != nil {
-		return cliutil.Usagef("--technique: %v", err)
+		return err
 	}
-	span, err := trafficgen.ParsePorts(c.ScanPorts)
-	if err != nil {
-		return cliutil.Usagef("--scan-ports: %v", err)
-	}
-	ports, err := trafficgen.ParsePorts(c.Ports)
-	if err != nil {
-		return cliutil.Usagef("--ports: %v", err)
-	}
-	serve, err := parseServe(c.Serve)
-	if err != nil {
-		return cliutil.Usage(err)
-	}
-	rate, err := parseRate(c.Rate)
-	if err != nil {
-		return cliutil.Usagef("--rate: %v", err)
-	}
+	techs, span, ports, serve, rate := f.techs, f.scanPorts, f.normalPorts, f.serve, f.rate
 	if c.Steps <= 0 || c.Duration <= 0 {
 		return cliutil.Usagef("--steps and --duration must be > 0")
 	}
