@@ -74,7 +74,7 @@ bench-go:
 test-harvester:
     #!/usr/bin/env bash
     set -euo pipefail
-    : "${SCANWATCH_HARVESTER_DATA:?set SCANWATCH_HARVESTER_DATA to the predecessor's datasets folder (holding train/ and delayed/)}"
+    : "${SCANWATCH_HARVESTER_DATA:?set SCANWATCH_HARVESTER_DATA to the datasets folder of the harvester (holding train/ and delayed/)}"
     go test -tags harvester -count=1 -run Harvester ./...
 
 # Flood: a 5 M-packet random-source-port SYN flood (written to a file, never sent) through pcapsess.

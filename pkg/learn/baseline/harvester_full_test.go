@@ -33,7 +33,7 @@ func harvesterData(t testing.TB) string {
 // and, on StandardScaler'd features, LogisticRegression(C=1/(1e-4·n)) — the
 // same objective as Logistic's mean log-loss + 1e-4/2·|w|². The confusion
 // counts must be identical; the AUCs agree to float rounding.
-func TestMatchesScikitLearn(t *testing.T) {
+func TestHarvesterMatchesScikitLearn(t *testing.T) {
 	all := loadHarvester(t, harvesterData(t), 1<<30)
 	var sub []int
 	// bad.csv rows come first (12,508), then good.csv: every 100th of each.
