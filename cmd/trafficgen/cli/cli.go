@@ -44,6 +44,18 @@ func (t Target) resolve(ctx context.Context) (netip.Addr, error) {
 	return a, nil
 }
 
+// resolveWithSource resolves the target and the --source address the
+// clients bind to (see trafficgen.ParseSource).
+func (t Target) resolveWithSource(ctx context.Context, source string) (target, src netip.Addr, err error) {
+	if target, err = t.resolve(ctx); err != nil {
+		return target, src, err
+	}
+	if src, err = trafficgen.ParseSource(source, target); err != nil {
+		return target, src, cliutil.Usagef("--source: %v", err)
+	}
+	return target, src, nil
+}
+
 type cliArgs struct {
 	cliutil.VersionFlag
 	Normal  NormalCmd  `cmd:"" help:"Legitimate traffic: HTTP sweeps over a port range, keep-alive HTTP and short TCP exchanges with --serve ports, closed-port attempts."`
@@ -191,13 +203,9 @@ func (c *NormalCmd) options(ctx context.Context) (trafficgen.NormalOptions, erro
 	if c.Count <= 0 || c.Duration <= 0 || c.Concurrency < 1 || c.Concurrency > 256 {
 		return o, cliutil.Usagef("--count and --duration must be > 0 and --concurrency within 1..256")
 	}
-	target, err := c.Target.resolve(ctx)
+	target, src, err := c.Target.resolveWithSource(ctx, c.Source)
 	if err != nil {
 		return o, err
-	}
-	src, err := trafficgen.ParseSource(c.Source, target)
-	if err != nil {
-		return o, cliutil.Usagef("--source: %v", err)
 	}
 	return trafficgen.NormalOptions{
 		Target: target, Source: src, Ports: ports, Serve: serve, Rate: rate, Count: c.Count,
@@ -264,13 +272,9 @@ func (c *ScanCmd) options(ctx context.Context) ([]trafficgen.ScanOptions, error)
 	if c.SourcePort < 0 || c.SourcePort > 65535 {
 		return nil, cliutil.Usagef("--source-port %d is out of range", c.SourcePort)
 	}
-	target, err := c.Target.resolve(ctx)
+	target, src, err := c.Target.resolveWithSource(ctx, c.Source)
 	if err != nil {
 		return nil, err
-	}
-	src, err := trafficgen.ParseSource(c.Source, target)
-	if err != nil {
-		return nil, cliutil.Usagef("--source: %v", err)
 	}
 	nmap, err := trafficgen.Preflight(c.Nmap, techs)
 	if err != nil {
