@@ -93,7 +93,6 @@ type Table struct {
 	fan     fanout
 	hostSet map[[16]byte]bool
 	portSet [65536 / 64]uint64
-	err     error
 }
 
 // NewTable makes a table that hands finished sessions to emit.
