@@ -25,22 +25,27 @@ deps:
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     fi
 
-# Build every tool into bin/ with its version.
-build:
+# Build tools into bin/ with their version: the six user tools by default, or those named (from cmd/ or tools/).
+build *names=tools:
     #!/usr/bin/env bash
     set -euo pipefail
     mkdir -p {{bin}}
-    for t in {{tools}}; do
-        [ -d cmd/$t ] && go build -ldflags "{{ldflags}}" -o {{bin}}/$t ./cmd/$t
+    for t in {{names}}; do
+        d=cmd/$t; [ -d $d ] || d=tools/$t
+        [ -d $d ] || { echo "just build: no cmd/$t or tools/$t" >&2; exit 1; }
+        go build -ldflags "{{ldflags}}" -o {{bin}}/$t ./$d
     done
 
-# Run the whole test suite (live tests need root, nmap and tcpdump; as root it installs them).
+# Run the whole test suite: vet, gofmt, staticcheck (a tool dependency in go.mod), then the tests (live tests need root, nmap and tcpdump; as root it installs them).
 test:
     #!/usr/bin/env bash
     set -euo pipefail
     if [ "$(id -u)" = 0 ]; then just deps; fi
     go vet ./...
+    go vet -tags harvester ./...
     test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+    go tool staticcheck ./...
+    go tool staticcheck -tags harvester ./...
     go test -race -count=1 -timeout 30m ./...
 
 # Benchmark pcapsess against tshark on the same synthetic capture (packets/s, RSS).
@@ -50,7 +55,7 @@ bench-pcapsess packets="3400000":
     just build >/dev/null
     command -v tshark >/dev/null || just deps
     f=$(mktemp -d)/bench.pcap
-    go run ./internal/mkpcap -n {{packets}} -o "$f"
+    go run ./tools/mkpcap -n {{packets}} -o "$f"
     t() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
     read ps pm < <(t {{bin}}/pcapsess -r "$f")
     read ts tm < <(t tshark -n -r "$f" -T fields -e frame.time_epoch -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e tcp.flags)
@@ -61,9 +66,16 @@ bench-pcapsess packets="3400000":
         printf "\npcapsess is %.0fx faster than tshark and uses %.1f%% of its memory\n", ts/ps, 100*pm/tm }'
     rm -f "$f"
 
-# Go micro-benchmarks of every package.
+# Go micro-benchmarks of every package (with SCANWATCH_HARVESTER_DATA set, also those on the predecessor's data sets).
 bench-go:
-    go test -run '^$' -bench . -benchmem ./...
+    go test -run '^$' -bench . -benchmem {{ if env("SCANWATCH_HARVESTER_DATA", "") != "" { "-tags harvester" } else { "" } }} ./...
+
+# The tests on the predecessor's (nmap-harvester's) whole data sets, which the repository does not hold: SCANWATCH_HARVESTER_DATA=/path/to/its/datasets just test-harvester
+test-harvester:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    : "${SCANWATCH_HARVESTER_DATA:?set SCANWATCH_HARVESTER_DATA to the datasets folder of the harvester (holding train/ and delayed/)}"
+    go test -tags harvester -count=1 -run Harvester ./...
 
 # Flood: a 5 M-packet random-source-port SYN flood (written to a file, never sent) through pcapsess.
 bench-flood packets="5000000":
@@ -71,7 +83,7 @@ bench-flood packets="5000000":
     set -euo pipefail
     just build >/dev/null
     d=$(mktemp -d); f=$d/flood.pcap
-    go run ./internal/mkpcap -flood -n {{packets}} -o "$f"
+    go run ./tools/mkpcap -flood -n {{packets}} -o "$f"
     for cap in 600000 10000; do
         /usr/bin/time -f "--max-sessions $cap: %e s, max RSS %M KB" {{bin}}/pcapsess -r "$f" --max-sessions $cap 2>&1 >/dev/null | tail -2
     done
@@ -83,7 +95,7 @@ dataset:
     set -euo pipefail
     if [ "$(id -u)" != 0 ]; then echo "just dataset needs root (raw nmap scans, live capture on lo)" >&2; exit 1; fi
     just deps
-    just build >/dev/null
+    just build pcapsess trafficgen
     {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/train --min-rows 12000
     {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/delayed \
         --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 \
@@ -99,7 +111,7 @@ dataset-netns:
     set -euo pipefail
     if [ "$(id -u)" != 0 ]; then echo "just dataset-netns needs root (network namespaces, raw nmap scans)" >&2; exit 1; fi
     just deps
-    just build >/dev/null
+    just build pcapsess trafficgen
     {{bin}}/trafficgen dataset --network netns --pcapsess {{bin}}/pcapsess --out datasets/netns \
         --ports 1-1000 --serve 18080,18081,18082 --normal-max 3m
     {{bin}}/trafficgen dataset --network netns --netns-id 78 --pcapsess {{bin}}/pcapsess --out datasets/netns/delayed \
@@ -109,9 +121,7 @@ dataset-netns:
 train:
     #!/usr/bin/env bash
     set -euo pipefail
-    mkdir -p {{bin}}
-    go build -ldflags "{{ldflags}}" -o {{bin}}/csvmerge ./cmd/csvmerge
-    go build -ldflags "{{ldflags}}" -o {{bin}}/modelpick ./cmd/modelpick
+    just build csvmerge modelpick
     {{bin}}/csvmerge datasets/train/merged.csv datasets/delayed/merged.csv \
         | {{bin}}/modelpick - --features extended --candidates 'GBDT(210)' --model 'GBDT(210)' --export models/model.txt
     go test -count=1 ./models
@@ -128,9 +138,9 @@ bench-latency steps="60" p="0.45" rate="30/m":
     if [ "$(id -u)" != 0 ]; then echo "just bench-latency needs root (live capture on lo, raw nmap scans)" >&2; exit 1; fi
     command -v nmap >/dev/null || just deps
     just build >/dev/null
-    go run ./internal/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
+    go run ./tools/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
 
-# The seed's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert (root). Ctrl-C stops everything.
+# The harvester's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert (root). Ctrl-C stops everything.
 demo steps="3000" p="0.03" rate="5/s" port="18080" quiet="2s":
     #!/usr/bin/env bash
     # No -e: the exit statuses are collected by hand (scanalert's 3 means alerts, not failure).
@@ -184,7 +194,7 @@ fuzz fuzztime="15s":
     #!/usr/bin/env bash
     set -euo pipefail
     for t in pkg/row:FuzzReader pkg/row:FuzzCSVScanner pkg/session:FuzzPacket pkg/session:FuzzCapture \
-             pkg/session:FuzzFastPathAgrees pkg/learn/trees:FuzzLoadLightGBM pkg/alert:FuzzDetector; do
+             pkg/session:FuzzFastPathAgrees pkg/infer:FuzzLoadLightGBM pkg/alert:FuzzDetector; do
         pkg=${t%%:*}; fn=${t##*:}
         echo "fuzz $fn ({{fuzztime}})"
         go test -run '^$' -fuzz "^$fn\$" -fuzztime {{fuzztime}} ./$pkg > /tmp/fuzz-$fn.log 2>&1 || { tail -20 /tmp/fuzz-$fn.log; exit 1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference for `just bench`: the seed's path to scoring rows, for comparison
+"""Reference for `just bench`: the harvester's path to scoring rows, for comparison
 with scanclass. It trains XGBClassifier(n_estimators=210) on TRAIN (not
 timed), then times reading ROWS with pandas, predicting with xgboost and
 writing the rows with score and prediction columns as CSV, and prints

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference for `just bench`: time XGBClassifier(n_estimators=210,
-tree_method=hist) fitting on TRAIN (the seed's seven features), the model
-the seed exported. Prints "rows seconds"."""
+tree_method=hist) fitting on TRAIN (the harvester's seven features), the model
+the harvester exported. Prints "rows seconds"."""
 import sys, time
 import pandas as pd
 import xgboost as xgb

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/learn/eval"
-	"scanwatch/pkg/learn/trees"
 	"scanwatch/pkg/row"
 )
 
@@ -21,9 +21,9 @@ var shippedFeatures = []string{
 	"fanout", "fanout_failed",
 }
 
-func load(t *testing.T) *trees.Predictor {
+func load(t *testing.T) *infer.Predictor {
 	t.Helper()
-	p, err := trees.LoadLightGBM(bytes.NewReader(Default), DefaultName)
+	p, err := infer.LoadLightGBM(bytes.NewReader(Default), DefaultName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestEmbeddedModelHasTheREADMEsFeatures(t *testing.T) {
 
 // readFeatures reads a labelled file's rows as the model's feature
 // vectors, back to back, and their labels.
-func readFeatures(t *testing.T, p *trees.Predictor, path string) (x []float64, labels []int8) {
+func readFeatures(t *testing.T, p *infer.Predictor, path string) (x []float64, labels []int8) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -91,7 +91,7 @@ func readFeatures(t *testing.T, p *trees.Predictor, path string) (x []float64, l
 
 // score runs the embedded model over a labelled file and returns the
 // confusion counts, and per class-file line the prediction.
-func score(t *testing.T, p *trees.Predictor, path string) (eval.Confusion, []int8) {
+func score(t *testing.T, p *infer.Predictor, path string) (eval.Confusion, []int8) {
 	t.Helper()
 	x, labels := readFeatures(t, p, path)
 	nf := len(p.Features())
@@ -187,7 +187,7 @@ func TestEmbeddedModelOnSlowScansOnTheOtherNetwork(t *testing.T) {
 	}
 }
 
-// scanclass scores through trees.Memo, which answers rows from the cells
+// scanclass scores through infer.Memo, which answers rows from the cells
 // of split thresholds it has seen: on every row of every committed data
 // set it gives leaves' own score for the shipped model, bit for bit, and
 // most rows are answered from a cell seen before.

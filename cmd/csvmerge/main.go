@@ -5,7 +5,7 @@ import (
 	"context"
 	"os"
 
-	"scanwatch/cmd/csvmerge/internal/cli"
+	"scanwatch/cmd/csvmerge/cli"
 )
 
 func main() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }

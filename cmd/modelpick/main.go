@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 
-	"scanwatch/cmd/modelpick/internal/cli"
+	"scanwatch/cmd/modelpick/cli"
 )
 
 func main() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }

@@ -7,7 +7,7 @@ import (
 	"context"
 	"os"
 
-	"scanwatch/cmd/trafficgen/internal/cli"
+	"scanwatch/cmd/trafficgen/cli"
 )
 
 func main() { os.Exit(cli.Run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }

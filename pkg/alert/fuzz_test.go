@@ -53,7 +53,7 @@ func FuzzDetector(f *testing.F) {
 				continue
 			}
 			count(evs)
-			if got := Technique(&r); got == "" {
+			if got := Classify(&r).String(); got == "" {
 				t.Fatal("empty technique name")
 			}
 		}

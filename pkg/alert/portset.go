@@ -43,18 +43,6 @@ func (s *portSet) add(p uint16) {
 	s.add(p)
 }
 
-func (s *portSet) has(p uint16) bool {
-	if s.bits != nil {
-		return s.bits[p>>6]&(1<<(p&63)) != 0
-	}
-	for _, q := range s.small {
-		if q == p {
-			return true
-		}
-	}
-	return false
-}
-
 // Len is the number of distinct ports.
 func (s *portSet) Len() int { return s.n }
 

@@ -1,10 +1,7 @@
 package alert
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
-	"io"
 	"time"
 )
 
@@ -63,22 +60,4 @@ func (t *EVETime) UnmarshalJSON(b []byte) error {
 	}
 	t.Time = v
 	return nil
-}
-
-// ReadRecords reads EVE lines until EOF; an error names the line.
-func ReadRecords(r io.Reader) ([]Record, error) {
-	var out []Record
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var rec Record
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			return out, fmt.Errorf("line %d: %w", line, err)
-		}
-		out = append(out, rec)
-	}
-	return out, sc.Err()
 }

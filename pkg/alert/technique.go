@@ -7,7 +7,7 @@ import (
 )
 
 // Tech is a set of nmap scan techniques. A session's flag counts are summed
-// over both directions (the seed's contract), so some patterns fit more than
+// over both directions (the harvester's contract), so some patterns fit more than
 // one technique: a NULL probe answered by RST/ACK sums to ACK=1 RST=1, exactly
 // like an ACK probe answered by a bare RST. Classify then returns both, and
 // the Detector resolves the set over a whole episode (see Resolve).
@@ -60,10 +60,6 @@ func (t Tech) Options() string {
 	return strings.Join(parts, "|")
 }
 
-// Technique names the nmap technique(s) whose probe fits the session's flag
-// pattern; see Classify.
-func Technique(r *row.Row) string { return Classify(r).String() }
-
 // Classify maps one session to the nmap techniques its packets fit.
 //
 // Flag columns count packets carrying each flag, summed over both directions
@@ -100,7 +96,7 @@ func Technique(r *row.Row) string { return Classify(r).String() }
 // (RST/ACK: the probe was FIN or NULL) or the initiator's (bare RST: FIN/ACK
 // or ACK). pcapsess records response times only for responder packets with
 // SYN+ACK, RST+ACK or no flag, so on rows with evidence a response time
-// means RST/ACK, and none despite dst_packets > 0 means a bare RST. Seed rows
+// means RST/ACK, and none despite dst_packets > 0 means a bare RST. Harvester rows
 // keep the ambiguous set.
 //
 // *** nmap-sT-banner.pcap: -sT against a service that greets first.
@@ -148,26 +144,26 @@ func Classify(r *row.Row) Tech {
 	case u > 0 || p > 0:
 		return Other
 	case f > 0:
-		switch {
-		case a == 0 && rst == 0:
-			return FIN
-		case a >= 1 && rst >= 1:
-			return byResponse(r, FIN, Maimon)
-		case a >= 1:
-			return Maimon
-		}
-		return Other
+		return byACK(r, a, rst, FIN, Maimon)
 	default:
-		switch {
-		case a == 0 && rst == 0:
-			return NULL
-		case a >= 1 && rst >= 1:
-			return byResponse(r, NULL, ACKWindow)
-		case a >= 1:
-			return ACKWindow
-		}
-		return Other
+		return byACK(r, a, rst, NULL, ACKWindow)
 	}
+}
+
+// byACK tells a probe without SYN (FIN or NULL flags) from its twin that
+// also sets ACK (Maimon, ACK/Window) by the session's ACK and RST counts:
+// no ACK and no RST is the bare probe, ACK without RST the twin, and both
+// are told apart by the response (byResponse).
+func byACK(r *row.Row, a, rst int, bare, withACK Tech) Tech {
+	switch {
+	case a == 0 && rst == 0:
+		return bare
+	case a >= 1 && rst >= 1:
+		return byResponse(r, bare, withACK)
+	case a >= 1:
+		return withACK
+	}
+	return Other
 }
 
 // byResponse settles a reset-answered probe: noACK if the reset carried ACK
@@ -191,8 +187,7 @@ func byResponse(r *row.Row, noACK, withACK Tech) Tech {
 // as they are. The result lists single techniques in report order, then the
 // unresolved sets, then "other"; zero counts are left out.
 func Resolve(counts *[1 << numTechs]int) []TechCount {
-	var merged [1 << numTechs]int
-	merged = *counts
+	merged := *counts
 	for set := 1; set < len(merged); set++ {
 		t := Tech(set)
 		if t.Single() || merged[set] == 0 {

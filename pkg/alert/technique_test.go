@@ -1,7 +1,6 @@
 package alert
 
 import (
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -14,7 +13,7 @@ import (
 type flagCase struct {
 	name                string
 	s, a, f, r, u, p    int
-	packets, optLen, wn int  // evidence; packets 0 = seed row without evidence
+	packets, optLen, wn int  // evidence; packets 0 = harvester row without evidence
 	dst                 int  // dst_packets
 	srcBytes            int  // src_bytes
 	resp                bool // a response time was recorded (SYN+ACK, RST+ACK)
@@ -23,7 +22,7 @@ type flagCase struct {
 
 // The sums below are the sessions of testdata/capture/nmap-*.pcap (nmap 7.93
 // against 127.0.0.1 ports 8079-8083, 8081 open; read them with tcpdump -nr)
-// and of the seed's train/bad.csv, whose flag patterns were counted with
+// and of the harvester's train/bad.csv, whose flag patterns were counted with
 // csv.DictReader: 5000×(1,1,0,1,0,0) -sS/-sT closed, 2500×(0,1,1,1,0,0) -sF
 // closed, 2500×(0,1,0,1,0,0) -sN closed, 2500×(0,1,1,1,1,1) -sX closed,
 // 2×(0,0,1,0,0,0) -sF open, 2×(0,0,0,0,0,0) -sN open, 2×(0,0,1,0,1,1) -sX
@@ -31,7 +30,7 @@ type flagCase struct {
 // to closed ports are (1,1,0,1) too, and a real GET to an open port (curl,
 // http-get.pcap) is S2 A11 F2 P3.
 var techniqueTable = []flagCase{
-	// SYN family, seed rows (no evidence)
+	// SYN family, harvester rows (no evidence)
 	{name: "sS/sT closed, seed", s: 1, a: 1, r: 1, want: SYN | Connect},
 	{name: "sS open, seed", s: 2, a: 1, r: 1, want: SYN},
 	{name: "sS open, RST lost", s: 2, a: 1, want: SYN},
@@ -85,7 +84,7 @@ func TestTechniqueTable(t *testing.T) {
 		if got := Classify(&r); got != c.want {
 			t.Errorf("%s: S%d A%d F%d R%d U%d P%d: got %s, want %s", c.name, c.s, c.a, c.f, c.r, c.u, c.p, got, c.want)
 		}
-		if got := Technique(&r); got != c.want.String() {
+		if got := Classify(&r).String(); got != c.want.String() {
 			t.Errorf("%s: Technique = %q", c.name, got)
 		}
 	}
@@ -141,7 +140,7 @@ func TestResolve(t *testing.T) {
 // TestTechniqueRealRows classifies the rows pcapsess makes of real nmap scans
 // (testdata/capture/*.csv = pcapsess -r of the .pcap beside it): every
 // session, open port or closed, must map to its scan's technique alone.
-// Without the evidence columns (the seed's contract) the technique must
+// Without the evidence columns (the harvester's contract) the technique must
 // still be in the set.
 func TestTechniqueRealRows(t *testing.T) {
 	for _, c := range []struct {
@@ -161,12 +160,12 @@ func TestTechniqueRealRows(t *testing.T) {
 				t.Errorf("%s row %d (port %d, S%d A%d F%d R%d U%d P%d): %s, want %s",
 					c.file, i+2, r.DstPort, r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH, got, c.want)
 			}
-			seed := row.Row{SYN: r.SYN, ACK: r.ACK, FIN: r.FIN, RST: r.RST, URG: r.URG, PSH: r.PSH,
+			harvester := row.Row{SYN: r.SYN, ACK: r.ACK, FIN: r.FIN, RST: r.RST, URG: r.URG, PSH: r.PSH,
 				StartRequest: r.StartRequest, StartResponse: r.StartResponse}
 			if c.file == "nmap-sT-banner.csv" && r.PSH > 0 {
 				continue // only the evidence (src_bytes = 0) tells it from a conversation
 			}
-			if got := Classify(&seed); got&c.want != c.want || (c.want == Other) != (got == Other) {
+			if got := Classify(&harvester); got&c.want != c.want || (c.want == Other) != (got == Other) {
 				t.Errorf("%s row %d without evidence: %s, want a set with %s", c.file, i+2, got, c.want)
 			}
 		}
@@ -184,31 +183,25 @@ func readRows(t *testing.T, path string) []row.Row {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []row.Row
-	for {
-		var r row.Row
-		err := rd.Read(&r)
-		if err == io.EOF {
-			return rows
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, r)
+	rows, err := row.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return rows
 }
 
-// TestTechniqueSeed maps every row of the seed's scans: none may be "other".
-func TestTechniqueSeed(t *testing.T) {
-	path := "../../../shared/seed/datasets/train/bad.csv"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("seed data not beside the repository: %v", err)
-	}
+// harvesterBad is a sample of the predecessor's (nmap-harvester's) scan
+// rows: every 20th row of its train/bad.csv, in file order.
+const harvesterBad = "../../testdata/harvester/bad.csv"
+
+// TestTechniqueHarvester maps every row of the predecessor's scans: none
+// may be "other".
+func TestTechniqueHarvester(t *testing.T) {
 	counts := map[Tech]int{}
-	for _, r := range readRows(t, path) {
+	for _, r := range readRows(t, harvesterBad) {
 		counts[Classify(&r)]++
 	}
-	want := map[Tech]int{SYN | Connect: 5000, FIN | Maimon: 2500, NULL | ACKWindow: 2500, XMAS: 2502,
+	want := map[Tech]int{SYN | Connect: 251, FIN | Maimon: 125, NULL | ACKWindow: 125, XMAS: 127,
 		FIN: 2, NULL: 2, Connect: 1, SYN: 1}
 	if len(counts) != len(want) {
 		t.Errorf("got %v", counts)
@@ -220,19 +213,15 @@ func TestTechniqueSeed(t *testing.T) {
 	}
 }
 
-// TestSeedScansAlerted runs the Detector over the seed's bad.csv, in file
-// order, with the label as the prediction: the seed ran nmap -sT, -sS, -sF,
-// -sN and -sX one after another, so five alerts must come out, each
-// resolved, by its end, to its technique (the seed's rows carry no evidence
+// TestHarvesterScansAlerted runs the Detector over the predecessor's scan
+// rows, in file order, with the label as the prediction: it ran nmap -sT,
+// -sS, -sF, -sN and -sX one after another, so five alerts must come out,
+// each resolved, by its end, to its technique (its rows carry no evidence
 // columns: closed ports alone are ambiguous, the few open ports settle it).
-func TestSeedScansAlerted(t *testing.T) {
-	path := "../../../shared/seed/datasets/train/bad.csv"
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("seed data not beside the repository: %v", err)
-	}
+func TestHarvesterScansAlerted(t *testing.T) {
 	d, _ := NewDetector(Config{}, false)
 	var ends []Event
-	rows := readRows(t, path)
+	rows := readRows(t, harvesterBad)
 	for i := range rows {
 		evs, err := d.Observe(&rows[i], rows[i].Label == 1)
 		if err != nil {

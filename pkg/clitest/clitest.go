@@ -1,6 +1,12 @@
-// Package clitest runs CLI test cases written as data: a cases file lists
-// each case's arguments, standard input and exit code; the expected stdout
-// and stderr live in golden files beside it and are rewritten with -update.
+// Package clitest runs a tool's command-line cases, written as data: the
+// tool's testdata/cases.json lists each case's arguments, standard input
+// and exit code; the expected stdout and stderr are golden files,
+// testdata/golden/NAME.stdout and NAME.stderr, rewritten with -update.
+//
+// Every tool has the same layout: cmd/X/main.go over package cmd/X/cli,
+// whose tests call Run with the tool's folder cmd/X. Paths in a case (its
+// arguments and its stdin file) are relative to that folder, and the cases
+// run there, so that messages show the paths as the case wrote them.
 package clitest
 
 import (
@@ -8,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,30 +28,40 @@ var update = flag.Bool("update", false, "rewrite golden files")
 type Case struct {
 	Name  string   `json:"name"`
 	Args  []string `json:"args"`
-	Stdin string   `json:"stdin,omitempty"` // a file whose content is stdin
+	Stdin string   `json:"stdin,omitempty"` // a file whose content is stdin (default: empty)
 	Exit  int      `json:"exit"`
 	// SkipStdout skips comparing stdout (for outputs checked elsewhere).
 	SkipStdout bool `json:"skip_stdout,omitempty"`
 }
 
-// Run loads dir/cases.json and runs every case through run, comparing with
-// dir/golden/NAME.stdout and NAME.stderr.
-func Run(t *testing.T, dir string, run func(ctx context.Context, args []string, stdin *os.File, stdout, stderr *bytes.Buffer) int) {
+// Main is the signature of every tool's cli.Run.
+type Main func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// Run runs every case of toolDir/testdata/cases.json through run, with
+// toolDir as the working directory, and compares exit code, stdout and
+// stderr with the case's. Cases run one after another (the working
+// directory is the test's).
+func Run(t *testing.T, toolDir string, run Main) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "cases.json"))
+	t.Chdir(toolDir)
+	data, err := os.ReadFile(filepath.Join("testdata", "cases.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cases []Case
 	if err := json.Unmarshal(data, &cases); err != nil {
-		t.Fatalf("%s/cases.json: %v", dir, err)
+		t.Fatalf("%s/testdata/cases.json: %v", toolDir, err)
+	}
+	if len(cases) == 0 {
+		t.Fatal("no cases")
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			stdin, err := os.Open(os.DevNull)
+			name := os.DevNull
 			if c.Stdin != "" {
-				stdin, err = os.Open(filepath.Join(dir, c.Stdin))
+				name = c.Stdin
 			}
+			stdin, err := os.Open(name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,9 +72,9 @@ func Run(t *testing.T, dir string, run func(ctx context.Context, args []string, 
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, c.Exit, stderr.String())
 			}
 			if !c.SkipStdout {
-				golden(t, filepath.Join(dir, "golden", c.Name+".stdout"), stdout.Bytes())
+				golden(t, filepath.Join("testdata", "golden", c.Name+".stdout"), stdout.Bytes())
 			}
-			golden(t, filepath.Join(dir, "golden", c.Name+".stderr"), stderr.Bytes())
+			golden(t, filepath.Join("testdata", "golden", c.Name+".stderr"), stderr.Bytes())
 		})
 	}
 }

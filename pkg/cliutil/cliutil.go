@@ -107,6 +107,20 @@ func Parse(tool, description string, cli any, args []string, stdout, stderr io.W
 	return kctx, ExitOK, false
 }
 
+// Run is a tool's main in one call: Parse args into cli, then run (given
+// the subcommand, for tools that have them) under SignalContext, then
+// Report its error.
+func Run(ctx context.Context, tool, description string, cli any, args []string, stdout, stderr io.Writer,
+	run func(ctx context.Context, command string) error) int {
+	kctx, code, done := Parse(tool, description, cli, args, stdout, stderr)
+	if done {
+		return code
+	}
+	ctx, stop := SignalContext(ctx)
+	defer stop()
+	return Report(tool, stderr, run(ctx, kctx.Command()))
+}
+
 // VersionFlag is embedded in every tool's CLI struct.
 type VersionFlag struct {
 	Version kong.VersionFlag `help:"Print the version and exit."`

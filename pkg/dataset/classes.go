@@ -239,7 +239,7 @@ func BalancedMerge(ctx context.Context, path string, seed uint64, files ...strin
 	if err != nil {
 		return nil, err
 	}
-	st, err := merge.Merge(ctx, inputs, f, merge.Options{Require: merge.SeedRequire(), Balance: true, Seed: int64(seed), Format: "csv"})
+	st, err := merge.Merge(ctx, inputs, f, merge.Options{Require: merge.HarvesterRequire(), Balance: true, Seed: int64(seed), Format: "csv"})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -3,6 +3,8 @@
 // tree), the baselines and modelpick's evaluation.
 package learn
 
+import "io"
+
 // Dataset is a dense feature matrix with binary labels.
 type Dataset struct {
 	Features []string  // feature (column) names, len F
@@ -46,5 +48,5 @@ type Exporter interface {
 	Classifier
 	// WriteLightGBM writes the trained model in LightGBM's text format
 	// (version=v3, objective=binary sigmoid:1, feature_names set).
-	WriteLightGBM(w interface{ Write([]byte) (int, error) }) error
+	WriteLightGBM(w io.Writer) error
 }

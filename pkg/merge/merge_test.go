@@ -12,16 +12,13 @@ import (
 	"testing"
 )
 
-const seedTrain = "../../../shared/seed/datasets/train/"
+// harvesterTrain holds a sample of the predecessor's (nmap-harvester's)
+// training set in its own format: 634 scan rows, 601 normal ones.
+const harvesterTrain = "../../testdata/harvester/"
 
-func seedInputs(t testing.TB) []Input {
+func harvesterInputs(t testing.TB) []Input {
 	t.Helper()
-	for _, f := range []string{"bad.csv", "good.csv"} {
-		if _, err := os.Stat(seedTrain + f); err != nil {
-			t.Skipf("seed data not beside the repository: %v", err)
-		}
-	}
-	in, err := FileInputs([]string{seedTrain + "bad.csv", seedTrain + "good.csv"}, nil)
+	in, err := FileInputs([]string{harvesterTrain + "bad.csv", harvesterTrain + "good.csv"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +37,12 @@ func mergeLines(t *testing.T, in []Input, opt Options) []string {
 	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 }
 
-func TestSeedMergeShuffleBalance(t *testing.T) {
-	in := seedInputs(t)
-	opt := Options{Require: SeedRequire(), Seed: 1}
+func TestHarvesterMergeShuffleBalance(t *testing.T) {
+	in := harvesterInputs(t)
+	opt := Options{Require: HarvesterRequire(), Seed: 1}
 	plain := mergeLines(t, in, opt)
-	if len(plain) != 1+24511 {
-		t.Fatalf("merged %d lines, want header + 24511", len(plain))
+	if len(plain) != 1+1235 {
+		t.Fatalf("merged %d lines, want header + 1235", len(plain))
 	}
 	opt.Shuffle = true
 	shuf := mergeLines(t, in, opt)
@@ -62,13 +59,13 @@ func TestSeedMergeShuffleBalance(t *testing.T) {
 		t.Fatal("same seed, different shuffle")
 	}
 
-	bal := Options{Require: SeedRequire(), Seed: 5, Balance: true}
+	bal := Options{Require: HarvesterRequire(), Seed: 5, Balance: true}
 	var b1 bytes.Buffer
 	st, err := Merge(context.Background(), in, &b1, Options{Require: bal.Require, Seed: 5, Balance: true, Format: "csv"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.PerClass[0] != 12003 || st.PerClass[1] != 12003 || st.In != 24511 || st.Out != 24006 {
+	if st.PerClass[0] != 601 || st.PerClass[1] != 601 || st.In != 1235 || st.Out != 1202 {
 		t.Fatalf("balance stats %+v", st)
 	}
 	got := mergeLines(t, in, bal)
@@ -140,7 +137,7 @@ func (f *failAfter) Write(p []byte) (int, error) {
 
 // A failing output stops the merge (and its reading goroutine) at once.
 func TestWriteErrorStopsReading(t *testing.T) {
-	in := seedInputs(t)
+	in := harvesterInputs(t)
 	_, err := Merge(context.Background(), in, &failAfter{n: 100 << 10}, Options{Format: "csv"})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("err = %v", err)
@@ -165,11 +162,11 @@ func TestSamplerKeepsExactlyTheSmallestCount(t *testing.T) {
 	}
 }
 
-// BenchmarkMerge measures csvmerge's throughput on ~1 M rows: the seed's
-// train set repeated to 0.5 M rows in one CSV file, merged with itself (2
+// BenchmarkMerge measures csvmerge's throughput on ~1 M rows: the
+// predecessor's sample repeated to 0.5 M rows in one CSV file, merged with itself (2
 // files, ~1 M rows), streaming, balanced (two passes) and shuffled.
 func BenchmarkMerge(b *testing.B) {
-	in := seedInputs(b)
+	in := harvesterInputs(b)
 	var seed bytes.Buffer
 	if _, err := Merge(context.Background(), in, &seed, Options{Format: "csv"}); err != nil {
 		b.Fatal(err)
@@ -195,9 +192,9 @@ func BenchmarkMerge(b *testing.B) {
 		name string
 		opt  Options
 	}{
-		{"stream", Options{Require: SeedRequire(), Format: "csv"}},
-		{"balance", Options{Require: SeedRequire(), Format: "csv", Balance: true}},
-		{"shuffle", Options{Require: SeedRequire(), Format: "csv", Shuffle: true}},
+		{"stream", Options{Require: HarvesterRequire(), Format: "csv"}},
+		{"balance", Options{Require: HarvesterRequire(), Format: "csv", Balance: true}},
+		{"shuffle", Options{Require: HarvesterRequire(), Format: "csv", Shuffle: true}},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

@@ -2,7 +2,6 @@ package netns
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -122,5 +121,3 @@ func (p *Pair) DelayStats() (DelayStats, bool) {
 	}
 	return p.line.stats(), true
 }
-
-var errNoTAP = errors.New("TAP devices need Linux")

@@ -73,7 +73,7 @@ type columnDesc struct {
 	p    func(*Row) *uint16
 	i    func(*Row) *int
 	num  func(*Row) float64
-	// second is true for dst_ip/dst_port: in the seed's list-literal form
+	// second is true for dst_ip/dst_port: in the harvester's list-literal form
 	// "['a', 'b']" the column holds both endpoints and this one is the second.
 	second bool
 }
@@ -153,8 +153,8 @@ func ColumnByName(name string) (Column, bool) {
 	return c, ok
 }
 
-// Seed lists the seed's fifteen columns, the contract's fixed prefix.
-func Seed() []Column {
+// Harvester lists the harvester's fifteen columns, the contract's fixed prefix.
+func Harvester() []Column {
 	out := make([]Column, 0, PSH+1)
 	for c := StartRequestTime; c <= PSH; c++ {
 		out = append(out, c)
@@ -162,7 +162,7 @@ func Seed() []Column {
 	return out
 }
 
-// Evidence lists the columns pcapsess writes after the seed's.
+// Evidence lists the columns pcapsess writes after the harvester's.
 func Evidence() []Column {
 	out := make([]Column, 0, CtxTTLs-Packets+1)
 	for c := Packets; c <= CtxTTLs; c++ {
@@ -260,7 +260,7 @@ func parseValue(r *Row, c Column, s string) error {
 	case kindIP:
 		if strings.HasPrefix(s, "[") {
 			var err error
-			if s, err = seedListItem(s, d.second); err != nil {
+			if s, err = harvesterListItem(s, d.second); err != nil {
 				return err
 			}
 		}
@@ -276,7 +276,7 @@ func parseValue(r *Row, c Column, s string) error {
 	case kindPort:
 		if strings.HasPrefix(s, "[") {
 			var err error
-			if s, err = seedListItem(s, d.second); err != nil {
+			if s, err = harvesterListItem(s, d.second); err != nil {
 				return err
 			}
 		}
@@ -288,7 +288,7 @@ func parseValue(r *Row, c Column, s string) error {
 	default:
 		v, err := strconv.Atoi(s)
 		if err != nil {
-			// The seed's pandas-written files sometimes hold 1.0 for 1.
+			// The harvester's pandas-written files sometimes hold 1.0 for 1.
 			f, ferr := strconv.ParseFloat(s, 64)
 			if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 				return fmt.Errorf("%q is not an integer", clip(s))
@@ -303,17 +303,17 @@ func parseValue(r *Row, c Column, s string) error {
 	return nil
 }
 
-// isSeedList reports a seed-format endpoint list, which is always parsed so
+// isHarvesterList reports a harvester-format endpoint list, which is always parsed so
 // that output carries plain addresses and ports.
-func isSeedList(c Column, s string) bool {
+func isHarvesterList(c Column, s string) bool {
 	k := columns[c].kind
 	return (k == kindIP || k == kindPort) && len(s) > 0 && s[0] == '['
 }
 
-// seedListItem takes the first or second item of a Python list literal such
-// as "['172.31.0.2', '172.31.0.1']", the seed's form of its IP and port
+// harvesterListItem takes the first or second item of a Python list literal such
+// as "['172.31.0.2', '172.31.0.1']", the harvester's form of its IP and port
 // columns (it keyed sessions by port pair and stored both endpoints).
-func seedListItem(s string, second bool) (string, error) {
+func harvesterListItem(s string, second bool) (string, error) {
 	in := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 	if len(in) == len(s)-1 {
 		return "", fmt.Errorf("%q is an unterminated list", clip(s))
@@ -340,25 +340,9 @@ func clip(s string) string {
 	return s
 }
 
-// appendTime writes t (Unix ns) as TimeLayout in UTC, truncated to µs.
-func appendTime(b []byte, ns int64) []byte {
-	secs := ns / 1e9
-	frac := ns % 1e9
-	if frac < 0 {
-		secs--
-		frac += 1e9
-	}
-	b = appendSecond(b, secs)
-	b = append(b, '.')
-	us := int(frac / 1000)
-	for div := 100000; div > 0; div /= 10 {
-		b = append(b, byte('0'+us/div%10))
-	}
-	return b
-}
-
-// timeCache remembers the text of the last whole second written: the
-// times of one row, and of consecutive rows, mostly share it.
+// timeCache writes times as TimeLayout in UTC, truncated to µs. It
+// remembers the text of the last whole second written: the times of one
+// row, and of consecutive rows, mostly share it.
 type timeCache struct {
 	sec  int64
 	text []byte
@@ -453,7 +437,7 @@ func daysFromCivil(y, m, d int) int64 {
 }
 
 // parseTime reads TimeLayout (with 0–9 fractional digits, optional "T" and
-// trailing "Z"), or "0" / "" for "did not happen". The seed's naive local
+// trailing "Z"), or "0" / "" for "did not happen". The harvester's naive local
 // timestamps are read as UTC.
 func parseTime(s string) (int64, error) {
 	if s == "0" || s == "" {

@@ -88,7 +88,7 @@ func (r *csvReader) Read(row *Row) error {
 			extra = append(extra, f)
 			continue
 		}
-		if !r.parse[c] && !isSeedList(c, f) {
+		if !r.parse[c] && !isHarvesterList(c, f) {
 			row.setRaw(c, f)
 			continue
 		}
@@ -161,13 +161,7 @@ func (w *csvWriter) Write(r *Row) error {
 	}
 	b = append(b, '\n')
 	w.buf = b
-	if _, err := w.w.Write(b); err != nil {
-		return err
-	}
-	if w.autoFlush {
-		return w.w.Flush()
-	}
-	return nil
+	return writeLine(w.w, b, w.autoFlush)
 }
 
 func (w *csvWriter) Flush() error { return w.w.Flush() }

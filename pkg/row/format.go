@@ -20,6 +20,20 @@ type Reader interface {
 	Format() string
 }
 
+// ReadAll reads every row left in r: for inputs small enough to hold.
+func ReadAll(r Reader) ([]Row, error) {
+	var rows []Row
+	for {
+		var x Row
+		if err := r.Read(&x); err == io.EOF {
+			return rows, nil
+		} else if err != nil {
+			return rows, err
+		}
+		rows = append(rows, x)
+	}
+}
+
 // Writer writes rows one at a time. The header (if the format has one) is
 // written once, before the first row or by Close for an empty stream.
 type Writer interface {
@@ -27,6 +41,17 @@ type Writer interface {
 	Flush() error
 	// Close writes what is buffered; it does not close the underlying writer.
 	Close() error
+}
+
+// writeLine writes one encoded row, flushing it at once with autoFlush.
+func writeLine(w *bufio.Writer, b []byte, autoFlush bool) error {
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if autoFlush {
+		return w.Flush()
+	}
+	return nil
 }
 
 // Formats are the names NewReader and NewWriter accept ("auto" only for reading).

@@ -18,9 +18,11 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("SYN,ACK,duration\n1,2,0.5\n"))
 	f.Add([]byte("{\"SYN\":1,\"src_ip\":\"::1\",\"x\":\"y\"}\n"))
 	f.Add([]byte("src_ip,dst_port\n\"['1.2.3.4', '5.6.7.8']\",\"['1', '2']\"\n"))
-	if seed, err := os.ReadFile(seedDir + "/train/bad.csv"); err == nil {
-		f.Add(seed[:2000])
+	harvester, err := os.ReadFile(harvesterBad)
+	if err != nil {
+		f.Fatal(err)
 	}
+	f.Add(harvester[:2000])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := NewReader(bytes.NewReader(data), "fuzz", "auto")
 		if err != nil {

@@ -133,7 +133,7 @@ func (r *ndjsonReader) Read(row *Row) error {
 	for _, f := range fields {
 		f.key = strings.TrimSpace(f.key)
 		if c, ok := byName[f.key]; ok && r.schema.Has(c) {
-			if !r.parse[c] && !isSeedList(c, f.val) {
+			if !r.parse[c] && !isHarvesterList(c, f.val) {
 				row.setRaw(c, f.val)
 				continue
 			}
@@ -309,13 +309,7 @@ func (w *ndjsonWriter) Write(r *Row) error {
 	}
 	b = append(b, '}', '\n')
 	w.buf = b
-	if _, err := w.w.Write(b); err != nil {
-		return err
-	}
-	if w.autoFlush {
-		return w.w.Flush()
-	}
-	return nil
+	return writeLine(w.w, b, w.autoFlush)
 }
 
 func isJSONScalarLiteral(v string) bool {

@@ -3,8 +3,10 @@
 // and one Reader and one Writer per format (CSV, NDJSON) behind small
 // interfaces, chosen by NewReader / NewWriter.
 //
-// Column order is fixed: the seed's fifteen columns (exactly as the Python
-// project wrote them), then scanwatch's evidence columns, then the optional
+// "The harvester" is nmap-harvester, the Python project scanwatch succeeds
+// (its data sets, its model, its scripts); the word seed means only random
+// seeds. Column order is fixed: the harvester's fifteen columns (exactly as
+// it wrote them), then scanwatch's evidence columns, then the optional
 // label, score and prediction, then any column the reader did not know, in
 // the order the input had them. Unknown columns are carried through
 // unchanged so that tools can be chained in any order.
@@ -19,7 +21,7 @@ import (
 )
 
 // Row is one TCP session. Times are Unix nanoseconds; 0 means "did not
-// happen" (written as 0, like the seed).
+// happen" (written as 0, like the harvester).
 type Row struct {
 	StartRequest  int64
 	EndRequest    int64
@@ -32,7 +34,7 @@ type Row struct {
 	SYN, ACK, FIN int
 	RST, URG, PSH int
 
-	// Evidence beyond the seed's columns (see package session for how each
+	// Evidence beyond the harvester's columns (see package session for how each
 	// is measured).
 	Packets    int // packets in the session, both directions
 	SrcPackets int // packets sent by the initiator

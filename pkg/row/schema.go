@@ -31,10 +31,10 @@ func NewSchema(known []Column, extra []string) *Schema {
 	return s
 }
 
-// SessionSchema is what pcapsess writes: seed columns, evidence, and the
+// SessionSchema is what pcapsess writes: harvester columns, evidence, and the
 // label when one is given.
 func SessionSchema(withLabel bool) *Schema {
-	cols := append(Seed(), Evidence()...)
+	cols := append(Harvester(), Evidence()...)
 	if withLabel {
 		cols = append(cols, Label)
 	}
@@ -53,12 +53,6 @@ func (s *Schema) With(cols ...Column) *Schema {
 // (after its own).
 func (s *Schema) WithExtra(names ...string) *Schema {
 	return NewSchema(s.Known, append(slices.Clone(s.Extra), names...))
-}
-
-// Without returns a copy of s without cols.
-func (s *Schema) Without(cols ...Column) *Schema {
-	keep := slices.DeleteFunc(slices.Clone(s.Known), func(c Column) bool { return slices.Contains(cols, c) })
-	return NewSchema(keep, s.Extra)
 }
 
 // Header is the header line's names.

@@ -12,11 +12,11 @@ import (
 	"scanwatch/pkg/row"
 )
 
-// benchPcap writes a synthetic capture with internal/mkpcap once per run.
+// benchPcap writes a synthetic capture with tools/mkpcap once per run.
 func benchPcap(b *testing.B, packets string) []byte {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "bench.pcap")
-	cmd := exec.Command("go", "run", "../../internal/mkpcap", "-n", packets, "-o", path)
+	cmd := exec.Command("go", "run", "../../tools/mkpcap", "-n", packets, "-o", path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("mkpcap: %v\n%s", err, out)
 	}

@@ -17,7 +17,7 @@
 //   - Request times are the first and last initiator packets that have SYN,
 //     ACK, RST or FIN set, or no flag at all. Response times are the first and
 //     last responder packets that have SYN+ACK, RST+ACK, or no flag at all
-//     (the seed's rule: duration measures how long the target took to
+//     (the harvester's rule: duration measures how long the target took to
 //     answer, not a data transfer). Times that did not happen are 0.
 //   - duration = end_response − start_request when there was a response,
 //     else end_request − start_request. A session without a qualifying
@@ -37,7 +37,7 @@
 //     active one is written early (counted in Stats.Evicted) to make room:
 //     memory is bounded by the cap, never by the input's size.
 //
-// # Evidence beyond the seed
+// # Evidence beyond the harvester
 //
 // Taken from the initiator's first packet: TCP window, TCP options length,
 // MSS option (0 if none), IPv4 TTL or IPv6 hop limit, IPv4 DF bit, and its
@@ -60,9 +60,9 @@
 // a scanner that is also a busy client from hiding its scan in its own
 // traffic.
 //
-// # Deliberate differences from the seed
+// # Deliberate differences from the harvester
 //
-// The seed keyed sessions by the port pair only (two hosts using the same
+// The harvester keyed sessions by the port pair only (two hosts using the same
 // ports were merged) and split FIN teardowns into separate sessions; here
 // the key is the full endpoint pair and a session lasts until it goes idle.
 package session

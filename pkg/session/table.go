@@ -116,7 +116,6 @@ type Table struct {
 	ctx     contexts
 	hostSet map[[16]byte]bool
 	portSet [65536 / 64]uint64
-	err     error
 	kept    bool // the last packet was TCP and passed the filters
 }
 

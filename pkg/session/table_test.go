@@ -136,7 +136,7 @@ func TestSessionRules(t *testing.T) {
 				{at: 0, src: cli, dst: srv, sp: 40000, dp: 22, flags: "S"},
 				{at: 15 * us, src: srv, dst: cli, sp: 22, dp: 40000, flags: "RA"},
 			},
-			want: []want{{cli, srv, 40000, 22, 1, 1, 0, 1, 0, 0, 0, 0, 15 * us, 15 * us, 15 * us}},
+			want: []want{{src: cli, dst: srv, sp: 40000, dp: 22, syn: 1, ack: 1, rst: 1, startReq: 0, endReq: 0, startResp: 15 * us, endResp: 15 * us, duration: 15 * us}},
 		},
 		{
 			name: "unanswered FIN probe: no response, duration spans the requests",
@@ -144,7 +144,7 @@ func TestSessionRules(t *testing.T) {
 				{at: 0, src: cli, dst: srv, sp: 40000, dp: 80, flags: "F"},
 				{at: 100 * ms, src: cli, dst: srv, sp: 40000, dp: 80, flags: "F"},
 			},
-			want: []want{{cli, srv, 40000, 80, 0, 0, 2, 0, 0, 0, 0, 100 * ms, none, none, 100 * ms}},
+			want: []want{{src: cli, dst: srv, sp: 40000, dp: 80, fin: 2, startReq: 0, endReq: 100 * ms, startResp: none, endResp: none, duration: 100 * ms}},
 		},
 		{
 			name: "NULL probe counts as a request, XMAS flags are summed",
@@ -154,8 +154,8 @@ func TestSessionRules(t *testing.T) {
 				{at: 2 * ms, src: srv, dst: cli, sp: 4, dp: 3, flags: "RA"},
 			},
 			want: []want{
-				{cli, srv, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, none, none, 0},
-				{cli, srv, 3, 4, 0, 1, 1, 1, 1, 1, 1 * ms, 1 * ms, 2 * ms, 2 * ms, 1 * ms},
+				{src: cli, dst: srv, sp: 1, dp: 2, startReq: 0, endReq: 0, startResp: none, endResp: none, duration: 0},
+				{src: cli, dst: srv, sp: 3, dp: 4, ack: 1, fin: 1, rst: 1, urg: 1, psh: 1, startReq: 1 * ms, endReq: 1 * ms, startResp: 2 * ms, endResp: 2 * ms, duration: 1 * ms},
 			},
 		},
 		{
@@ -165,7 +165,7 @@ func TestSessionRules(t *testing.T) {
 				{at: 5 * us, src: cli, dst: srv, sp: 443, dp: 50000, flags: "SA"},
 				{at: 9 * us, src: srv, dst: cli, sp: 50000, dp: 443, flags: "A"},
 			},
-			want: []want{{srv, cli, 50000, 443, 2, 2, 0, 0, 0, 0, 0, 9 * us, 5 * us, 5 * us, 5 * us}},
+			want: []want{{src: srv, dst: cli, sp: 50000, dp: 443, syn: 2, ack: 2, startReq: 0, endReq: 9 * us, startResp: 5 * us, endResp: 5 * us, duration: 5 * us}},
 		},
 		{
 			name: "PSH-only data packets are neither requests nor responses; FIN teardown stays in the session",
@@ -179,7 +179,7 @@ func TestSessionRules(t *testing.T) {
 				{at: 6 * ms, src: srv, dst: cli, sp: 80, dp: 5000, flags: "FA"},
 				{at: 7 * ms, src: cli, dst: srv, sp: 5000, dp: 80, flags: "A"},
 			},
-			want: []want{{cli, srv, 5000, 80, 2, 5, 2, 0, 0, 2, 0, 7 * ms, 1 * ms, 1 * ms, 1 * ms}},
+			want: []want{{src: cli, dst: srv, sp: 5000, dp: 80, syn: 2, ack: 5, fin: 2, psh: 2, startReq: 0, endReq: 7 * ms, startResp: 1 * ms, endResp: 1 * ms, duration: 1 * ms}},
 		},
 		{
 			name: "idle longer than the window (packet time) splits the key into two sessions",
@@ -190,19 +190,19 @@ func TestSessionRules(t *testing.T) {
 				{at: 1001 * ms, src: cli, dst: srv, sp: 7, dp: 8, flags: "S"},
 			},
 			want: []want{
-				{cli, srv, 7, 8, 2, 0, 0, 0, 0, 0, 0, 500 * ms, none, none, 500 * ms},
-				{cli, srv, 7, 8, 1, 0, 0, 0, 0, 0, 1001 * ms, 1001 * ms, none, none, 0},
+				{src: cli, dst: srv, sp: 7, dp: 8, syn: 2, startReq: 0, endReq: 500 * ms, startResp: none, endResp: none, duration: 500 * ms},
+				{src: cli, dst: srv, sp: 7, dp: 8, syn: 1, startReq: 1001 * ms, endReq: 1001 * ms, startResp: none, endResp: none, duration: 0},
 			},
 		},
 		{
-			name: "same ports, different hosts: separate sessions (the seed merged them)",
+			name: "same ports, different hosts: separate sessions (the harvester merged them)",
 			pkts: []pkt{
 				{at: 0, src: cli, dst: srv, sp: 7, dp: 8, flags: "S"},
 				{at: 1 * ms, src: "10.0.0.3", dst: srv, sp: 7, dp: 8, flags: "S"},
 			},
 			want: []want{
-				{cli, srv, 7, 8, 1, 0, 0, 0, 0, 0, 0, 0, none, none, 0},
-				{"10.0.0.3", srv, 7, 8, 1, 0, 0, 0, 0, 0, 1 * ms, 1 * ms, none, none, 0},
+				{src: cli, dst: srv, sp: 7, dp: 8, syn: 1, startReq: 0, endReq: 0, startResp: none, endResp: none, duration: 0},
+				{src: "10.0.0.3", dst: srv, sp: 7, dp: 8, syn: 1, startReq: 1 * ms, endReq: 1 * ms, startResp: none, endResp: none, duration: 0},
 			},
 		},
 		{
@@ -213,8 +213,8 @@ func TestSessionRules(t *testing.T) {
 				{at: 3 * us, src: cli, dst: srv, sp: 9, dp: 9, flags: "S", vlan: true},
 			},
 			want: []want{
-				{"fd00::1", "fd00::2", 1000, 22, 1, 1, 0, 1, 0, 0, 0, 0, 2 * us, 2 * us, 2 * us},
-				{cli, srv, 9, 9, 1, 0, 0, 0, 0, 0, 3 * us, 3 * us, none, none, 0},
+				{src: "fd00::1", dst: "fd00::2", sp: 1000, dp: 22, syn: 1, ack: 1, rst: 1, startReq: 0, endReq: 0, startResp: 2 * us, endResp: 2 * us, duration: 2 * us},
+				{src: cli, dst: srv, sp: 9, dp: 9, syn: 1, startReq: 3 * us, endReq: 3 * us, startResp: none, endResp: none, duration: 0},
 			},
 		},
 		{
@@ -224,7 +224,7 @@ func TestSessionRules(t *testing.T) {
 				{at: 0, src: cli, dst: srv, sp: 1, dp: 22, flags: "S"},
 				{at: 1 * ms, src: cli, dst: srv, sp: 1, dp: 23, flags: "S"},
 			},
-			want: []want{{cli, srv, 1, 22, 1, 0, 0, 0, 0, 0, 0, 0, none, none, 0}},
+			want: []want{{src: cli, dst: srv, sp: 1, dp: 22, syn: 1, startReq: 0, endReq: 0, startResp: none, endResp: none, duration: 0}},
 		},
 	}
 	for _, c := range cases {
@@ -241,7 +241,7 @@ func TestSessionRules(t *testing.T) {
 			}
 			for i, w := range c.want {
 				r := rows[i]
-				got := want{r.SrcIP.String(), r.DstIP.String(), r.SrcPort, r.DstPort, r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH, 0, 0, 0, 0, 0}
+				got := want{src: r.SrcIP.String(), dst: r.DstIP.String(), sp: r.SrcPort, dp: r.DstPort, syn: r.SYN, ack: r.ACK, fin: r.FIN, rst: r.RST, urg: r.URG, psh: r.PSH, startReq: 0, endReq: 0, startResp: 0, endResp: 0, duration: 0}
 				exp := w
 				exp.startReq, exp.endReq, exp.startResp, exp.endResp, exp.duration = 0, 0, 0, 0, 0
 				if got != exp {
@@ -486,7 +486,7 @@ func TestOutOfOrderTimestampsNeverGoBackwards(t *testing.T) {
 }
 
 // TestFloodStaysUnderTheCap runs a random-source-port SYN flood (written
-// by internal/mkpcap, never sent) through a table capped at 5 000 sessions:
+// by tools/mkpcap, never sent) through a table capped at 5 000 sessions:
 // the table never holds more, every evicted session is still written, and
 // every packet lands in exactly one row.
 func TestFloodStaysUnderTheCap(t *testing.T) {
@@ -494,7 +494,7 @@ func TestFloodStaysUnderTheCap(t *testing.T) {
 		t.Skip("short")
 	}
 	path := t.TempDir() + "/flood.pcap"
-	if out, err := exec.Command("go", "run", "../../internal/mkpcap", "-flood", "-n", "200000", "-o", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "run", "../../tools/mkpcap", "-flood", "-n", "200000", "-o", path).CombinedOutput(); err != nil {
 		t.Fatalf("mkpcap: %v\n%s", err, out)
 	}
 	src, err := capture.OpenFile(path, nil)

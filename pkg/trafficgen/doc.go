@@ -5,7 +5,7 @@
 // capturerun's (the mechanism) and package dataset's (the recipes).
 //
 // Every packet goes to loopback unless the caller names a network-namespace
-// test host explicitly (see Guard), and every loop is bounded in count
+// test host explicitly (see Guard.Check), and every loop is bounded in count
 // and time.
 //
 // Label hygiene: everything else on lo during a capture pollutes the labels,

@@ -148,7 +148,7 @@ type MixStats struct {
 	Actions                   *NormalStats
 }
 
-// RunMix executes the plan in order, one step at a time like the seed's
+// RunMix executes the plan in order, one step at a time like the harvester's
 // injector, until the plan ends, Duration passes or ctx is cancelled.
 func RunMix(ctx context.Context, o MixOptions) (*MixStats, error) {
 	if o.Duration <= 0 {

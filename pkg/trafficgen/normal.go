@@ -21,7 +21,7 @@ import (
 type Action string
 
 const (
-	// ActionSweep is the seed's noiser: a fresh connection and one HTTP GET
+	// ActionSweep is the harvester's noiser: a fresh connection and one HTTP GET
 	// to a port of the range; most ports are closed and answer with RST.
 	ActionSweep Action = "sweep"
 	// ActionKeepAlive is a GET over a pooled keep-alive connection to a
@@ -83,7 +83,7 @@ func (m Mix) String() string {
 type NormalOptions struct {
 	Target netip.Addr
 	Source netip.Addr // client sockets bind here; zero = kernel's choice
-	Ports  PortSet    // the sweep range (seed: 1-12000)
+	Ports  PortSet    // the sweep range (the harvester's: 1-12000)
 	Serve  []uint16   // ports trafficgen's own server listens on (may be empty)
 	// Rate is actions per second across all workers; 0 = as fast as the
 	// workers go.
@@ -261,7 +261,7 @@ func (o NormalOptions) validate() error {
 type Client struct {
 	target    netip.Addr
 	dialer    *net.Dialer
-	sweep     *http.Client // no keep-alive: one connection per GET, as the seed's requests.get
+	sweep     *http.Client // no keep-alive: one connection per GET, as the harvester's requests.get
 	keepAlive *http.Client
 	timeout   time.Duration
 }

@@ -13,7 +13,7 @@ type PortRange struct{ Lo, Hi uint16 }
 type PortSet []PortRange
 
 // ParsePorts parses "0-2500", "80", "1-1024,8080,9000-9010". Port 0 is
-// allowed (nmap scans it when asked, and the seed did). Ranges must not be
+// allowed (nmap scans it when asked, and the harvester did). Ranges must not be
 // reversed and every number must be within 0..65535.
 func ParsePorts(s string) (PortSet, error) {
 	s = strings.TrimSpace(s)

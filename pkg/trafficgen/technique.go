@@ -26,7 +26,7 @@ var Techniques = []Technique{
 	{"maimon", "-sM", true},
 }
 
-// DefaultTechniques are the five the seed trained on.
+// DefaultTechniques are the five the harvester trained on.
 const DefaultTechniques = "sT,sS,sF,sN,sX"
 
 // Short is the name without the dash, as used in flags and truth logs: "sT".

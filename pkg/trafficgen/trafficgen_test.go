@@ -272,7 +272,8 @@ func TestPlanErrors(t *testing.T) {
 func TestPlanNormalDeterministic(t *testing.T) {
 	ports, _ := ParsePorts("1-12000")
 	for i := range 50 {
-		if PlanNormal(7, i, ports, []uint16{80}) != PlanNormal(7, i, ports, []uint16{80}) {
+		a, b := PlanNormal(7, i, ports, []uint16{80}), PlanNormal(7, i, ports, []uint16{80})
+		if a != b {
 			t.Fatalf("PlanNormal(7, %d) not deterministic", i)
 		}
 	}

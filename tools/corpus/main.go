@@ -78,7 +78,9 @@ type Select struct {
 
 func (s Select) keep(c *corpus.Capture) bool {
 	has := func(list []string) bool {
-		return slices.ContainsFunc(list, func(p string) bool { return c.Source == p || strings.HasSuffix(p, "/") && strings.HasPrefix(c.Source, p) })
+		return slices.ContainsFunc(list, func(p string) bool {
+			return c.Source == p || strings.HasSuffix(p, "/") && strings.HasPrefix(c.Source, p)
+		})
 	}
 	return (len(s.Source) == 0 || has(s.Source)) && !has(s.Except)
 }

@@ -1,16 +1,14 @@
 package cli
 
 import (
-	"bytes"
-	"context"
-	"os"
 	"testing"
 
 	"scanwatch/pkg/clitest"
 )
 
+// The cases are data: ../testdata/cases.json, goldens in ../testdata/golden;
+// paths in them are relative to cmd/pcapsess. Regenerate the goldens with:
+// go test ./cmd/pcapsess/cli -run TestCLI -update
 func TestCLI(t *testing.T) {
-	clitest.Run(t, "testdata", func(ctx context.Context, args []string, stdin *os.File, stdout, stderr *bytes.Buffer) int {
-		return Run(ctx, args, stdin, stdout, stderr)
-	})
+	clitest.Run(t, "..", Run)
 }

@@ -172,13 +172,9 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
 
-	rd, err := row.NewReader(in, name, c.InputFormat)
+	rd, err := row.NewReader(in, name, c.InputFormat) // the format is one of kong's enum
 	if err != nil {
-		var re *row.Error
-		if errors.As(err, &re) {
-			return 0, err
-		}
-		return 0, cliutil.Usage(err)
+		return 0, err
 	}
 	schema := rd.Schema()
 	if err := schema.Require(row.Prediction, row.StartRequestTime, row.SrcIP); err != nil {
@@ -391,7 +387,7 @@ func (o *output) undraw() {
 	}
 }
 
-// draw writes the seed's live table: sessions, normal, anomalies and their
+// draw writes the harvester's live table: sessions, normal, anomalies and their
 // shares, in all and in the current window, and whether a scan is on.
 func (o *output) draw() {
 	st := o.det.Stats()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"os"
 	"strings"
@@ -16,19 +15,21 @@ import (
 	"scanwatch/pkg/row"
 )
 
+// The cases are data: ../testdata/cases.json, goldens in ../testdata/golden;
+// paths in them are relative to cmd/scanalert. Regenerate the goldens with:
+// go test ./cmd/scanalert/cli -run TestCLI -update
 func TestCLI(t *testing.T) {
-	clitest.Run(t, "../testdata", func(ctx context.Context, args []string, stdin *os.File, stdout, stderr *bytes.Buffer) int {
-		return Run(ctx, args, stdin, stdout, stderr)
-	})
+	clitest.Run(t, "..", Run)
 }
 
 // normalClients are the initiators of testdata/capture-mixed.sh's normal
 // traffic; every other initiator there is an nmap scan.
 var normalClients = map[string]bool{"127.0.0.5": true, "127.0.0.6": true}
 
-// classify stands for scanclass on the mixed capture: the ground truth, made
-// wrong on purpose for every 10th session of each class (10 % false
-// positives, 10 % false negatives), a worse model than the seed's.
+// classify stands for scanclass on the mixed capture, as
+// testdata/derive-mixed.sh does: the ground truth, made wrong on purpose for
+// every 10th session of each class (10 % false positives, 10 % false
+// negatives), a worse model than the harvester's.
 func classify(rows []row.Row) {
 	var seen [2]int
 	for i := range rows {
@@ -50,9 +51,10 @@ func classify(rows []row.Row) {
 // testdata/mixed.pcap.gz (capture-mixed.sh: two normal clients, five nmap
 // scans from five addresses, two of them at once) → pcapsess → labels with
 // 10 % errors → scanalert. Each scan must be alerted once, with the right
-// scanner, target, ports and technique; the normal clients never. The
-// classified rows are testdata/mixed.csv, which the CLI cases read;
-// -update rewrites it.
+// scanner, target, ports and technique; the normal clients never. The CLI
+// cases read the classified rows from testdata/mixed.csv, normal.csv and
+// syn.ndjson, which derive-mixed.sh makes; this test checks that they are
+// still what pcapsess makes of the capture.
 func TestMixedCapture(t *testing.T) {
 	var sess, errb bytes.Buffer
 	if code := pcapsess.Run(context.Background(), []string{"-r", "../testdata/mixed.pcap.gz"}, nil, &sess, &errb); code != 0 {
@@ -62,15 +64,9 @@ func TestMixedCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []row.Row
-	for {
-		var r row.Row
-		if err := rd.Read(&r); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, r)
+	rows, err := row.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
 	}
 	classify(rows)
 	predicted := map[string]int{}
@@ -176,19 +172,11 @@ func writeRows(t *testing.T, format string, s *row.Schema, rows []row.Row, keep 
 	return b.Bytes()
 }
 
-// golden compares data made from the capture with testdata/name, or
-// rewrites it under -update.
+// golden checks that testdata/name holds data, as derive-mixed.sh makes it.
 func golden(t *testing.T, name string, data []byte) {
 	t.Helper()
-	path := "../testdata/" + name
-	if u := flag.Lookup("update"); u != nil && u.Value.String() == "true" {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if old, err := os.ReadFile(path); err != nil || !bytes.Equal(old, data) {
-		t.Errorf("testdata/%s is not what pcapsess and the labels make of the capture now (run with -update): %v", name, err)
+	if old, err := os.ReadFile("../testdata/" + name); err != nil || !bytes.Equal(old, data) {
+		t.Errorf("testdata/%s is not what pcapsess and the labels make of the capture now (run cmd/scanalert/testdata/derive-mixed.sh): %v", name, err)
 	}
 }
 

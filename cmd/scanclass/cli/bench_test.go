@@ -9,10 +9,10 @@ import (
 )
 
 // BenchmarkScanclassCSV scores CSV rows end to end (parse, model, write)
-// with the seed-trained GBDT(50): the rows of testdata/nmap.csv repeated
+// with the harvester-trained GBDT(50): the rows of testdata/nmap.csv repeated
 // to 200 k.
 func BenchmarkScanclassCSV(b *testing.B) {
-	data, err := os.ReadFile("testdata/nmap.csv")
+	data, err := os.ReadFile("../testdata/nmap.csv")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func BenchmarkScanclassCSV(b *testing.B) {
 	b.SetBytes(int64(len(in)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if code := Run(context.Background(), []string{"-m", "testdata/seed-gbdt50.txt"}, bytes.NewReader(in), io.Discard, io.Discard); code != 0 {
+		if code := Run(context.Background(), []string{"-m", "../testdata/harvester-gbdt50.txt"}, bytes.NewReader(in), io.Discard, io.Discard); code != 0 {
 			b.Fatal("exit", code)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"scanwatch/models"
 	"scanwatch/pkg/cliutil"
-	"scanwatch/pkg/learn/trees"
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/row"
 )
 
@@ -91,45 +91,12 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	// Two stages on two cores: this goroutine parses, the other scores and
-	// writes. Rows travel in batches; when the parser is about to wait for
-	// input, it hands over what it has, so live rows are never held back.
-	batches, free := make(chan *batch, 4), make(chan *batch, 4)
-	for i := 0; i < cap(free); i++ {
-		free <- newBatch(len(cols))
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.scoreAndWrite(ctx, model, w, batches, free) }()
-	b := <-free
-	ship := func(flush bool) {
-		b.flush = flush
-		batches <- b
-		b = <-free
-	}
-	in.Flush = func() error {
-		if b.n > 0 {
-			ship(true)
-		}
-		return nil
-	}
-	var cur row.Row
-	for {
-		err := r.Read(&cur)
-		if err != nil {
-			if err == io.EOF || ctx.Err() != nil {
-				err = nil // the end, or stdin closed by a signal
-			}
-			b.err, b.last = err, true
-			batches <- b
-			break
-		}
-		b.add(&cur, cols)
-		if b.n == len(b.rows) {
-			ship(false)
-		}
-	}
-	in.Flush = nil
-	err = <-done
+	// Two stages on two cores: a BatchReader parses, this goroutine scores
+	// and writes. When the parser is about to wait for input, it hands over
+	// what it has, so live rows are never held back.
+	br := row.NewBatchReader(ctx, r, row.BatchOptions{Size: batchRows, Live: in})
+	err = c.scoreAndWrite(ctx, model, cols, br, w)
+	br.Close()
 	// Rows before a bad line are written: flush them before the error.
 	if cerr := w.Close(); err == nil {
 		err = cerr
@@ -137,77 +104,66 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 	return err
 }
 
-// batch is rows parsed together with their feature vectors.
-type batch struct {
-	rows  []row.Row
-	x     []float64
-	n     int
-	flush bool  // write out at once: input is live
-	last  bool  // nothing follows
-	err   error // the read error that ended input, after these rows
-}
-
 const batchRows = 1024
 
-func newBatch(nf int) *batch {
-	return &batch{rows: make([]row.Row, batchRows), x: make([]float64, batchRows*nf)}
-}
-
-func (b *batch) add(r *row.Row, cols []row.Column) {
-	b.rows[b.n].CopyFrom(r)
-	x := b.x[b.n*len(cols) : (b.n+1)*len(cols)]
-	for i, col := range cols {
-		x[i], _ = r.Number(col)
-	}
-	b.n++
-}
-
-func (c *cmd) scoreAndWrite(ctx context.Context, model *trees.Predictor, w row.Writer, batches <-chan *batch, free chan<- *batch) error {
-	var failed error
-	nf := len(model.Features())
+// scoreAndWrite scores each batch's rows through the model's memo and
+// writes them, flushing after a live batch.
+func (c *cmd) scoreAndWrite(ctx context.Context, model *infer.Predictor, cols []row.Column, br *row.BatchReader, w row.Writer) error {
+	nf := len(cols)
+	x := make([]float64, batchRows*nf)
 	scores := make([]float64, batchRows)
 	memo := model.NewMemo()
-	for b := range batches {
-		if failed == nil && b.n > 0 {
-			failed = memo.ProbBatch(b.x[:b.n*nf], scores[:b.n])
+	for b := br.Next(); b != nil; b = br.Next() {
+		n := len(b.Rows)
+		for i := range b.Rows {
+			xi := x[i*nf : (i+1)*nf]
+			for j, col := range cols {
+				xi[j], _ = b.Rows[i].Number(col)
+			}
 		}
-		for i := 0; i < b.n && failed == nil; i++ {
-			rec := &b.rows[i]
-			score := scores[i]
+		if n > 0 {
+			if err := memo.ProbBatch(x[:n*nf], scores[:n]); err != nil {
+				return err
+			}
+		}
+		for i := range b.Rows {
+			rec := &b.Rows[i]
 			rec.Prediction = 0
-			if score >= c.Threshold {
+			if scores[i] >= c.Threshold {
 				rec.Prediction = 1
 			}
 			// Six decimals keep rows short; the prediction uses the exact score.
-			rec.Score = math.Round(score*1e6) / 1e6
-			failed = w.Write(rec)
-		}
-		if failed == nil && b.flush {
-			failed = w.Flush()
-		}
-		last, err := b.last, b.err
-		b.n, b.err, b.flush, b.last = 0, nil, false, false
-		if last {
-			if failed != nil {
-				return failed
+			rec.Score = math.Round(scores[i]*1e6) / 1e6
+			if err := w.Write(rec); err != nil {
+				return err
 			}
-			return err
 		}
-		free <- b
+		if b.Live {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+		if b.Err != nil {
+			if b.Err == io.EOF || ctx.Err() != nil {
+				return nil // the end, or stdin closed by a signal
+			}
+			return b.Err
+		}
+		br.Release(b)
 	}
-	return failed
+	return nil
 }
 
-func (c *cmd) load() (*trees.Predictor, error) {
+func (c *cmd) load() (*infer.Predictor, error) {
 	if c.Model == "" {
-		return trees.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+		return infer.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
 	}
 	f, err := os.Open(c.Model)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return trees.LoadLightGBM(f, c.Model)
+	return infer.LoadLightGBM(f, c.Model)
 }
 
 // featureColumns maps the model's feature names to the input's columns and

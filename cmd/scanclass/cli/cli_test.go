@@ -10,28 +10,29 @@ import (
 
 	"scanwatch/models"
 	"scanwatch/pkg/clitest"
-	"scanwatch/pkg/learn/trees"
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/row"
 )
 
+// The cases are data: ../testdata/cases.json, goldens in ../testdata/golden;
+// paths in them are relative to cmd/scanclass. Regenerate the goldens with:
+// go test ./cmd/scanclass/cli -run TestCLI -update
 func TestCLI(t *testing.T) {
-	clitest.Run(t, "testdata", func(ctx context.Context, args []string, stdin *os.File, stdout, stderr *bytes.Buffer) int {
-		return Run(ctx, args, stdin, stdout, stderr)
-	})
+	clitest.Run(t, "..", Run)
 }
 
 // TestScoresAreTheModelsOwn re-scores scanclass's output with the model
 // directly: score and prediction columns must be the model's, every other
 // column passed through untouched.
 func TestScoresAreTheModelsOwn(t *testing.T) {
-	in, _ := os.ReadFile("testdata/nmap.csv")
+	in, _ := os.ReadFile("../testdata/nmap.csv")
 	var out, errb bytes.Buffer
-	if code := Run(context.Background(), []string{"-m", "testdata/seed-gbdt50.txt"}, bytes.NewReader(in), &out, &errb); code != 0 {
+	if code := Run(context.Background(), []string{"-m", "../testdata/harvester-gbdt50.txt"}, bytes.NewReader(in), &out, &errb); code != 0 {
 		t.Fatal(errb.String())
 	}
-	f, _ := os.Open("testdata/seed-gbdt50.txt")
+	f, _ := os.Open("../testdata/harvester-gbdt50.txt")
 	defer f.Close()
-	p, err := trees.LoadLightGBM(f, "model")
+	p, err := infer.LoadLightGBM(f, "model")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestManyRowsInDribs(t *testing.T) {
 	if code := Run(context.Background(), nil, trickle{bytes.NewReader(in), 777}, &out, &errb); code != 0 {
 		t.Fatal(errb.String())
 	}
-	p, err := trees.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+	p, err := infer.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 // the class's mean and variance, features independent.
 //
 // Variances get VarSmoothing × the largest feature variance added, as in
-// scikit-learn: the seed's flag counts are often constant within a class,
+// scikit-learn: the harvester's flag counts are often constant within a class,
 // and a zero variance would make the likelihood infinite.
 type GaussianNB struct {
 	VarSmoothing float64 // 0 means 1e-9

@@ -17,7 +17,7 @@ import (
 // KNN is k-nearest-neighbours on standardized features with Euclidean
 // distance.
 //
-// The seed's data has massive ties (thousands of rows with identical
+// The harvester's data has massive ties (thousands of rows with identical
 // features), and a k-NN that keeps "the first k" of equally distant rows
 // answers differently when the rows are shuffled. This one does not: P(scan)
 // is the fraction of scans among every training row whose distance is at

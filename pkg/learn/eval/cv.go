@@ -114,7 +114,7 @@ func (r *Result) Run(c Candidate, train, test *learn.Dataset) error {
 	return nil
 }
 
-// CrossValidate scores c on each fold of d (folds from learn.StratifiedFolds),
+// CrossValidate scores c on each fold of d (folds from StratifiedFolds),
 // training on the other folds. step, when not nil, is called after each fold.
 func CrossValidate(ctx context.Context, d *learn.Dataset, c Candidate, folds [][]int, step func()) (*Result, error) {
 	if len(folds) < 2 {
@@ -125,7 +125,7 @@ func CrossValidate(ctx context.Context, d *learn.Dataset, c Candidate, folds [][
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := r.Run(c, d.Subset(learn.Complement(d.N(), f)), d.Subset(f)); err != nil {
+		if err := r.Run(c, d.Subset(Complement(d.N(), f)), d.Subset(f)); err != nil {
 			return nil, err
 		}
 		if step != nil {

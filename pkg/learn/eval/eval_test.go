@@ -167,7 +167,7 @@ func TestCrossValidateCountsEveryRowOnce(t *testing.T) {
 		}
 		d.Y = append(d.Y, l)
 	}
-	folds := learn.StratifiedFolds(d.Y, 4, 7)
+	folds := StratifiedFolds(d.Y, 4, 7)
 	c := Candidate{Name: "threshold", New: func() learn.Classifier { return &threshold{cut: 59.5} }}
 	steps := 0
 	r, err := CrossValidate(context.Background(), d, c, folds, func() { steps++ })

@@ -1,6 +1,6 @@
 // Package eval scores binary classifiers: confusion counts and the metrics
 // derived from them, ROC curves and their area, and the cross-validation and
-// hold-out runs modelpick reports (on learn.StratifiedFolds).
+// hold-out runs modelpick reports (on StratifiedFolds).
 package eval
 
 import (
@@ -85,13 +85,8 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-// AUC is the area under the ROC curve of scores against labels y: the
-// probability that a random positive scores above a random negative, ties
-// counting one half (the Mann–Whitney statistic, equal to the trapezoidal
-// area of the tie-aware ROC curve). NaN when either class is absent.
-func AUC(y []int8, score []float64) float64 {
-	idx := byScore(score)
-	var pos, neg float64
+// classSizes counts the positive and the negative labels of y.
+func classSizes(y []int8) (pos, neg float64) {
 	for _, t := range y {
 		if t == 1 {
 			pos++
@@ -99,6 +94,16 @@ func AUC(y []int8, score []float64) float64 {
 			neg++
 		}
 	}
+	return pos, neg
+}
+
+// AUC is the area under the ROC curve of scores against labels y: the
+// probability that a random positive scores above a random negative, ties
+// counting one half (the Mann–Whitney statistic, equal to the trapezoidal
+// area of the tie-aware ROC curve). NaN when either class is absent.
+func AUC(y []int8, score []float64) float64 {
+	idx := byScore(score)
+	pos, neg := classSizes(y)
 	if pos == 0 || neg == 0 {
 		return math.NaN()
 	}
@@ -129,14 +134,7 @@ func AUC(y []int8, score []float64) float64 {
 func ROC(y []int8, score []float64) (fpr, tpr []float64) {
 	idx := byScore(score)
 	slices.Reverse(idx) // descending: lower the threshold step by step
-	var pos, neg float64
-	for _, t := range y {
-		if t == 1 {
-			pos++
-		} else {
-			neg++
-		}
-	}
+	pos, neg := classSizes(y)
 	fpr, tpr = []float64{0}, []float64{0}
 	var tp, fp float64
 	for i := 0; i < len(idx); {

@@ -1,5 +1,5 @@
-// Package trees holds scanwatch's tree learners and their LightGBM model
-// files.
+// Package trees holds scanwatch's tree learners and their export as
+// LightGBM text models.
 //
 // All three learners share one histogram tree grower: each feature of a
 // Dataset is bucketed once per Fit into at most 255 quantile bins whose
@@ -13,8 +13,7 @@
 //     are probabilities): P = mean of trees, no sigmoid.
 //   - DecisionTree: one classification tree, exported like a one-tree forest.
 //
-// LoadLightGBM reads such files (ours or LightGBM's own, versions v3 and v4)
-// into a Predictor backed by github.com/dmitryikh/leaves; that is what
-// scanclass uses. Tests check that leaves' score of every training row of
-// the seed set equals the trainer's own Prob.
+// Reading and scoring such files is package infer's, which scanclass uses
+// without linking the trainers. Tests check that infer's score of every
+// training row equals the trainer's own Prob.
 package trees

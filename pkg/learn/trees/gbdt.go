@@ -14,7 +14,7 @@ import (
 // that the first tree starts from the training log-odds as LightGBM does).
 //
 // MinGain is LightGBM's min_gain_to_split (XGBoost's gamma is half of it).
-// XGBoost defaults to 0, but on the seed's training set late rounds then
+// XGBoost defaults to 0, but on the harvester's training set late rounds then
 // keep splitting on the few rows whose features occur under both labels:
 // the default of 1 cuts the nodes a prediction visits from ~930 to ~240 per
 // row (4× faster scoring) with the same 5-fold accuracy (0.9894).
@@ -149,7 +149,7 @@ func (m *GBDT) Fit(d *learn.Dataset) error {
 
 // foldConstantTrees moves the value of every single-leaf tree after the
 // first into the first tree's leaves and drops it. Once no split gains
-// enough, boosting only shifts the bias for the remaining rounds (on the seed
+// enough, boosting only shifts the bias for the remaining rounds (on the harvester's
 // set ~120 of 210 rounds), and each such tree still costs a scorer a call
 // per row. The function is unchanged up to rounding; LightGBM itself stops
 // boosting at the first round without a split.

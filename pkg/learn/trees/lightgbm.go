@@ -22,7 +22,7 @@ import (
 // probability for either kind.
 
 // WriteLightGBM implements learn.Exporter.
-func (m *GBDT) WriteLightGBM(w interface{ Write([]byte) (int, error) }) error {
+func (m *GBDT) WriteLightGBM(w io.Writer) error {
 	if len(m.trees) == 0 {
 		return fmt.Errorf("trees: GBDT is not fitted")
 	}
@@ -43,7 +43,7 @@ func (m *GBDT) WriteLightGBM(w interface{ Write([]byte) (int, error) }) error {
 }
 
 // WriteLightGBM implements learn.Exporter (as an average_output model).
-func (m *RandomForest) WriteLightGBM(w interface{ Write([]byte) (int, error) }) error {
+func (m *RandomForest) WriteLightGBM(w io.Writer) error {
 	if len(m.trees) == 0 {
 		return fmt.Errorf("trees: RandomForest is not fitted")
 	}
@@ -60,7 +60,7 @@ func (m *RandomForest) WriteLightGBM(w interface{ Write([]byte) (int, error) }) 
 }
 
 // WriteLightGBM implements learn.Exporter (as a one-tree average_output model).
-func (m *DecisionTree) WriteLightGBM(w interface{ Write([]byte) (int, error) }) error {
+func (m *DecisionTree) WriteLightGBM(w io.Writer) error {
 	if m.tree == nil {
 		return fmt.Errorf("trees: DecisionTree is not fitted")
 	}

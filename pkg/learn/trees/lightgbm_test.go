@@ -2,24 +2,24 @@ package trees
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"strings"
 	"testing"
 
+	"scanwatch/pkg/infer"
 	"scanwatch/pkg/learn"
 )
 
 // exportAndLoad writes m and reads it back through leaves.
-func exportAndLoad(t *testing.T, m learn.Exporter) (*Predictor, []byte) {
+func exportAndLoad(t *testing.T, m learn.Exporter) (*infer.Predictor, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := m.WriteLightGBM(&buf); err != nil {
 		t.Fatal(err)
 	}
-	p, err := LoadLightGBM(bytes.NewReader(buf.Bytes()), "model.txt")
+	p, err := infer.LoadLightGBM(bytes.NewReader(buf.Bytes()), "model.txt")
 	if err != nil {
 		t.Fatalf("%s: leaves rejects our export: %v\n%s", m.Name(), err, head(buf.String(), 40))
 	}
@@ -33,7 +33,7 @@ func head(s string, lines int) string {
 
 // assertSameScores checks leaves on the exported model against the
 // trainer's own Prob on every row, one by one and in a batch.
-func assertSameScores(t *testing.T, m learn.Classifier, p *Predictor, d *learn.Dataset) {
+func assertSameScores(t *testing.T, m learn.Classifier, p *infer.Predictor, d *learn.Dataset) {
 	t.Helper()
 	batch := make([]float64, d.N())
 	if err := p.ProbBatch(d.X, batch); err != nil {
@@ -55,7 +55,7 @@ func assertSameScores(t *testing.T, m learn.Classifier, p *Predictor, d *learn.D
 
 func TestExportGBDTMatchesLeaves(t *testing.T) {
 	t.Parallel()
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	m := NewGBDT(210)
 	if err := m.Fit(d); err != nil {
 		t.Fatal(err)
@@ -74,9 +74,42 @@ func TestExportGBDTMatchesLeaves(t *testing.T) {
 	}
 }
 
+// TestMemoOnExport: scanclass's memo gives leaves' scores, bit for bit,
+// for our exported GBDT on the predecessor's rows, which fall into few
+// cells: most rows are answered from the memo even on the first pass.
+func TestMemoOnExport(t *testing.T) {
+	t.Parallel()
+	d := loadHarvesterSample(t)
+	g := NewGBDT(210)
+	if err := g.Fit(d); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := exportAndLoad(t, g)
+	m := p.NewMemo()
+	want, got := make([]float64, d.N()), make([]float64, d.N())
+	if err := p.ProbBatch(d.X, want); err != nil {
+		t.Fatal(err)
+	}
+	for pass := 1; pass <= 2; pass++ {
+		if err := m.ProbBatch(d.X, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range want {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("pass %d row %d %v: memo %v, leaves %v", pass, i, d.Row(i), got[i], want[i])
+			}
+		}
+	}
+	hits, misses := m.Stats()
+	if n := int64(d.N()); hits < n+n/2 || hits+misses != 2*n {
+		t.Errorf("two passes: %d hits, %d misses of %d rows", hits, misses, 2*n)
+	}
+	t.Logf("first pass: %d cells for %d rows", misses, d.N())
+}
+
 func TestExportForestMatchesLeaves(t *testing.T) {
 	t.Parallel()
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	for _, m := range []learn.Exporter{&RandomForest{Trees: 20, Seed: 3}, &DecisionTree{Entropy: true}} {
 		if err := m.Fit(d); err != nil {
 			t.Fatal(err)
@@ -127,7 +160,7 @@ func TestExportTinyExact(t *testing.T) {
 
 func TestDeterministicExport(t *testing.T) {
 	// Not parallel: it changes GOMAXPROCS.
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	fit := func(m learn.Exporter) []byte {
 		if err := m.Fit(d); err != nil {
 			t.Fatal(err)
@@ -155,58 +188,6 @@ func TestDeterministicExport(t *testing.T) {
 	}
 	if a, b := fit(&RandomForest{Trees: 5, Seed: 7}), fit(&RandomForest{Trees: 5, Seed: 8}); bytes.Equal(a, b) {
 		t.Error("RandomForest ignores its seed")
-	}
-}
-
-func TestLoadLightGBMVersions(t *testing.T) {
-	m := &GBDT{Trees: 5}
-	if err := m.Fit(threshold(4)); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := m.WriteLightGBM(&buf); err != nil {
-		t.Fatal(err)
-	}
-	v3 := buf.String()
-	v4 := strings.Replace(v3, "version=v3", "version=v4", 1)
-	p, err := LoadLightGBM(strings.NewReader(v4), "v4.txt")
-	if err != nil {
-		t.Fatalf("v4 model rejected: %v", err)
-	}
-	if got, want := p.Prob([]float64{4}), m.Prob([]float64{4}); got != want {
-		t.Errorf("v4 model scores %v, want %v", got, want)
-	}
-	crlf := strings.ReplaceAll(v4, "\n", "\r\n")
-	if p, err := LoadLightGBM(strings.NewReader(crlf), "crlf.txt"); err != nil {
-		t.Errorf("v4 model with CRLF lines rejected: %v", err)
-	} else if got, want := p.Prob([]float64{2}), m.Prob([]float64{2}); got != want {
-		t.Errorf("CRLF model scores %v, want %v", got, want)
-	}
-	for _, c := range []struct{ name, text, want string }{
-		{"empty", "", `read bad.txt: not a LightGBM text model: line 1 is "", want "tree"`},
-		{"csv", "duration,SYN,label\n1,2,1\n", `read bad.txt: not a LightGBM text model: line 1 is "duration,SYN,label", want "tree"`},
-		{"binary", "\xd4\xc3\xb2\xa1\x02\x00\x04\x00", `read bad.txt: not a LightGBM text model: line 1 is "\xd4ò\xa1\x02\x00\x04\x00", want "tree"`},
-		{"trees", "trees\nversion=v3\n", `read bad.txt: not a LightGBM text model: line 1 is "trees", want "tree"`},
-		{"no version", "tree\nnum_class=1\n\n", "read bad.txt: not a LightGBM text model: no version line in the header"},
-		{"v5", strings.Replace(v3, "version=v3", "version=v5", 1), "read bad.txt: model version v5 is not supported (want v3 or v4)"},
-		{"multiclass", strings.Replace(v3, "num_class=1", "num_class=3", 1), "read bad.txt: num_class=3: only binary models are supported"},
-		{"regression", strings.Replace(v3, "objective=binary sigmoid:1", "objective=regression", 1), "read bad.txt: objective=regression: want a binary model (objective=binary sigmoid:1)"},
-		{"no names", strings.Replace(v3, "feature_names=x\n", "", 1), "read bad.txt: no feature_names line in the header"},
-		{"names", strings.Replace(v3, "feature_names=x\n", "feature_names=x y\n", 1), "read bad.txt: max_feature_idx=0 does not match 2 feature_names"},
-		{"truncated", v3[:len(v3)/2], "read bad.txt: error while reading"},
-		{"bad child", strings.Replace(v3, "right_child=-2", "right_child=7", 1), "read bad.txt: tree 0: node 0 has child 7: not a tree"},
-	} {
-		_, err := LoadLightGBM(strings.NewReader(c.text), "bad.txt")
-		if err == nil {
-			t.Errorf("%s: accepted", c.name)
-			continue
-		}
-		if !strings.HasPrefix(err.Error(), c.want) {
-			t.Errorf("%s: error %q, want prefix %q", c.name, err, c.want)
-		}
-		if (c.name == "empty" || c.name == "csv" || c.name == "binary" || c.name == "trees" || c.name == "no version") != errors.Is(err, ErrNotModel) {
-			t.Errorf("%s: errors.Is(ErrNotModel) wrong for %q", c.name, err)
-		}
 	}
 }
 
@@ -247,10 +228,10 @@ func TestDegenerateData(t *testing.T) {
 }
 
 // TestNumLeaves: leaf-wise growth stops at NumLeaves and still beats a
-// stump on the seed set.
+// stump on the predecessor's sample.
 func TestNumLeaves(t *testing.T) {
 	t.Parallel()
-	d := loadSeedTrain(t)
+	d := loadHarvesterSample(t)
 	m := &GBDT{Trees: 20, NumLeaves: 4, MaxDepth: -1, MinGain: -1}
 	if err := m.Fit(d); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Produces the known answers of TestMatchesScikitLearn (and of eval's
+# Produces the known answers of TestHarvesterMatchesScikitLearn (and of eval's
 # TestMetricsMatchScikitLearn) with Debian's python3-sklearn 1.2.1:
 #   /usr/bin/python3 pkg/learn/baseline/testdata/sklearn_known_answers.py ../shared/seed/datasets/train
 # Train: every 100th row of bad.csv and of good.csv (247 rows); test: all rows.
