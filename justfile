@@ -89,47 +89,52 @@ bench-flood packets="5000000":
     done
     rm -rf "$d"
 
-# Build datasets/train and datasets/delayed: real nmap scans and real clients on lo, captured by pcapsess (root).
+# Capture the data sets (root, ~40 min): the mixed recipe on lo, across a veth pair and across the delay line at RTT 1, 20 and 150 ms; each scenario's pcap and its ground truth into datasets/NAME (see datasets/README.md).
 dataset:
     #!/usr/bin/env bash
     set -euo pipefail
-    if [ "$(id -u)" != 0 ]; then echo "just dataset needs root (raw nmap scans, live capture on lo)" >&2; exit 1; fi
+    if [ "$(id -u)" != 0 ]; then echo "just dataset needs root (raw nmap scans, live capture, namespaces)" >&2; exit 1; fi
     just deps
     just build pcapsess trafficgen
-    {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/train --min-rows 12000
-    {{bin}}/trafficgen dataset --pcapsess {{bin}}/pcapsess --out datasets/delayed \
-        --ports 1-300 --scan-delay 1s --parallel --min-rows 1500 \
-        --scan-base 127.0.66.110 --source 127.0.67.2 --rate 10/s --concurrency 2 --chunk 200 --normal-max 8m
+    gen() { name=$1; shift; {{bin}}/trafficgen dataset --recipe mixed --timing 4 --pcapsess {{bin}}/pcapsess --out datasets/$name "$@"; }
+    gen lo --per-technique 600
+    gen netns --network netns --netns-id 77 --per-technique 600
+    gen delay-1ms --network delay --rtt 1ms --netns-id 81 --per-technique 400
+    gen delay-20ms --network delay --rtt 20ms --netns-id 82 --per-technique 400
+    gen delay-150ms --network delay --rtt 150ms --netns-id 83 --per-technique 300
 
 # Every performance figure in the README, as ratios against references run on the same inputs (root for the live part).
 bench:
     bash bench/run.sh
 
-# Build datasets/netns: nmap scans and normal clients across a veth pair between two network namespaces, captured in the target namespace, plus a slow subset in datasets/netns/delayed (root, ~5 min).
-dataset-netns:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    if [ "$(id -u)" != 0 ]; then echo "just dataset-netns needs root (network namespaces, raw nmap scans)" >&2; exit 1; fi
-    just deps
-    just build pcapsess trafficgen
-    {{bin}}/trafficgen dataset --network netns --pcapsess {{bin}}/pcapsess --out datasets/netns \
-        --ports 1-1000 --serve 18080,18081,18082 --normal-max 3m
-    {{bin}}/trafficgen dataset --network netns --netns-id 78 --pcapsess {{bin}}/pcapsess --out datasets/netns/delayed \
-        --ports 1-40 --scan-delay 1s --serve 18080,18081,18082 --rate 10/s --concurrency 2 --chunk 100 --normal-max 5m
-
-# Rebuild models/model.txt (the embedded default): GBDT(210) on every evidence column, trained on datasets/train + datasets/delayed (see models/README.md).
+# Rebuild models/model.txt (the embedded default): GBDT(210) on the portable features of every labelled capture in datasets/ (own and public), classes balanced (see models/README.md).
 train:
     #!/usr/bin/env bash
     set -euo pipefail
-    just build csvmerge modelpick
-    {{bin}}/csvmerge datasets/train/merged.csv datasets/delayed/merged.csv \
-        | {{bin}}/modelpick - --features extended --candidates 'GBDT(210)' --model 'GBDT(210)' --export models/model.txt
+    just build corpus csvmerge modelpick
+    {{bin}}/corpus rows | {{bin}}/csvmerge --balance - \
+        | {{bin}}/modelpick - --features portable --candidates 'GBDT(210)' --model 'GBDT(210)' --export models/model.txt
     go test -count=1 ./models
 
-# New captures on lo (just dataset, root), then a new default model (just train).
+# The pipeline (pcapsess -r | scanclass | scanalert) over every labelled capture in datasets/, scored against the ground truth; fails on a regression against datasets/eval.json. `just eval --write` records new figures.
+eval *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    just build pcapsess scanclass scanalert corpus >/dev/null
+    {{bin}}/corpus eval --bin {{bin}} --check {{args}}
+
+# Leave one source out: for every source of labelled captures, the default model's recipe trained on all the others, run over that one (models/README.md).
+loso:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    just build pcapsess scanclass scanalert corpus csvmerge modelpick >/dev/null
+    {{bin}}/corpus loso --bin {{bin}}
+
+# New captures (just dataset, root), then a new default model (just train) and its figures (just eval --write).
 retrain:
     just dataset
     just train
+    just eval --write
 
 # Latency of live detection: first probe → alert over the scans of a paced `trafficgen mix` (root, nmap; ~2 min).
 bench-latency steps="60" p="0.45" rate="30/m":

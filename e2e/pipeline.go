@@ -58,6 +58,7 @@ func Build(ctx context.Context, dir string) (Bins, error) {
 // Options configure a live pipeline.
 type Options struct {
 	Interface string       // capture interface; "" = lo
+	Namespace string       // run pcapsess inside this network namespace (ip netns exec)
 	Hosts     []netip.Addr // pcapsess --host: keep only this traffic (other tests share lo)
 	Save      string       // pcapsess -w: save the packets for a replay
 	// ScanalertArgs are extra scanalert flags (--quiet 1s, --log FILE ...).
@@ -103,6 +104,10 @@ func Start(ctx context.Context, b Bins, o Options) (*Pipeline, error) {
 		stderr = cliutil.LockedWriter(o.Stderr)
 	}
 	capture := exec.Command(b.Pcapsess, capArgs...)
+	if o.Namespace != "" {
+		// ip netns exec execs: the process is pcapsess itself.
+		capture = exec.Command("ip", append([]string{"netns", "exec", o.Namespace, b.Pcapsess}, capArgs...)...)
+	}
 	classify := exec.Command(b.Scanclass)
 	detect := exec.Command(b.Scanalert, append([]string{"--format", "eve"}, o.ScanalertArgs...)...)
 	p := &Pipeline{cmds: []*exec.Cmd{capture, classify, detect}, read: make(chan struct{})}

@@ -2,24 +2,17 @@ package models
 
 import (
 	"bytes"
-	"encoding/json"
-	"io"
+	"context"
 	"os"
-	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"scanwatch/pkg/corpus"
 	"scanwatch/pkg/infer"
-	"scanwatch/pkg/learn/eval"
 	"scanwatch/pkg/row"
+	"scanwatch/pkg/session"
 )
-
-// shippedFeatures is what models/README.md says the default model reads.
-var shippedFeatures = []string{
-	"duration", "SYN", "ACK", "FIN", "RST", "URG", "PSH", "packets", "src_packets", "dst_packets",
-	"src_bytes", "dst_bytes", "init_window", "init_options_len", "init_mss", "init_ttl", "init_df",
-	"fanout", "fanout_failed",
-}
 
 func load(t *testing.T) *infer.Predictor {
 	t.Helper()
@@ -30,10 +23,16 @@ func load(t *testing.T) *infer.Predictor {
 	return p
 }
 
-func TestEmbeddedModelHasTheREADMEsFeatures(t *testing.T) {
+// The default model reads exactly the portable features (row.Portable), and
+// models/README.md names every one of them.
+func TestEmbeddedModelHasThePortableFeatures(t *testing.T) {
 	p := load(t)
-	if !slices.Equal(p.Features(), shippedFeatures) {
-		t.Errorf("embedded model features %v\nmodels/README.md says %v", p.Features(), shippedFeatures)
+	var want []string
+	for _, c := range row.Portable() {
+		want = append(want, c.Name())
+	}
+	if !slices.Equal(p.Features(), want) {
+		t.Errorf("embedded model features %v\nrow.Portable() is %v", p.Features(), want)
 	}
 	// GBDT(210) folds its single-leaf rounds into the first tree
 	// (pkg/learn/trees), so the file holds fewer trees than rounds.
@@ -44,190 +43,97 @@ func TestEmbeddedModelHasTheREADMEsFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range shippedFeatures {
+	for _, f := range want {
 		if !bytes.Contains(readme, []byte(f)) {
 			t.Errorf("models/README.md does not mention feature %s", f)
 		}
 	}
 }
 
-// readFeatures reads a labelled file's rows as the model's feature
-// vectors, back to back, and their labels.
-func readFeatures(t *testing.T, p *infer.Predictor, path string) (x []float64, labels []int8) {
+// sessions scores every session of every committed capture with the
+// embedded model (as scanclass does, through the memo) and hands each to f.
+func sessions(t *testing.T, f func(c *corpus.Capture, r *row.Row, pred int8)) (hits, n int64) {
 	t.Helper()
-	f, err := os.Open(path)
+	p := load(t)
+	caps, err := corpus.Load("../datasets")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rd, err := row.NewReader(f, path, "csv")
-	if err != nil {
-		t.Fatal(err)
+	if len(caps) < 100 {
+		t.Fatalf("only %d labelled captures under datasets/", len(caps))
 	}
 	var cols []row.Column
 	for _, name := range p.Features() {
-		c, ok := row.ColumnByName(name)
-		if !ok || !rd.Schema().Has(c) {
-			t.Fatalf("%s has no column %s", path, name)
-		}
+		c, _ := row.ColumnByName(name)
 		cols = append(cols, c)
 	}
-	var r row.Row
-	for {
-		err := rd.Read(&r)
-		if err == io.EOF {
-			return x, labels
-		}
+	memo := p.NewMemo()
+	x := make([]float64, len(cols))
+	prob := make([]float64, 1)
+	for i := range caps {
+		c := &caps[i]
+		err := corpus.Rows(context.Background(), c, session.Config{}, func(r *row.Row, _ int) error {
+			for j, col := range cols {
+				x[j], _ = r.Number(col)
+			}
+			if err := memo.ProbBatch(x, prob); err != nil {
+				return err
+			}
+			if want := p.Prob(x); want != prob[0] {
+				t.Fatalf("%s: memo %v, leaves %v", c.Name, prob[0], want)
+			}
+			var pred int8
+			if prob[0] >= 0.5 {
+				pred = 1
+			}
+			f(c, r, pred)
+			return nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range cols {
-			v, _ := r.Number(c)
-			x = append(x, v)
-		}
-		labels = append(labels, int8(r.Label))
 	}
+	h, m := memo.Stats()
+	return h, h + m
 }
 
-// score runs the embedded model over a labelled file and returns the
-// confusion counts, and per class-file line the prediction.
-func score(t *testing.T, p *infer.Predictor, path string) (eval.Confusion, []int8) {
-	t.Helper()
-	x, labels := readFeatures(t, p, path)
-	nf := len(p.Features())
-	var conf eval.Confusion
-	var preds []int8
-	for i, label := range labels {
-		pred := eval.Predict(p.Prob(x[i*nf : (i+1)*nf]))
-		conf.Add(label, pred)
-		preds = append(preds, pred)
-	}
-	return conf, preds
-}
-
-// The floors are the issue's cross-network requirement: the default model
-// may lose less than 2 points of accuracy from its own-network
-// cross-validation (0.9999, models/README.md) to the other network, so
-// accuracy on datasets/netns must stay ≥ 0.9799. Recall on scans and
-// specificity on normal sessions get the same margin. Measured when the
-// model was made: accuracy 0.9998, recall 1.0000, specificity 0.9996
-// (models/README.md).
-const (
-	ownNetworkCV = 0.9999
-	margin       = 0.02
-)
-
-func TestEmbeddedModelOnTheOtherNetwork(t *testing.T) {
-	p := load(t)
-	conf, _ := score(t, p, filepath.Join("..", "datasets", "netns", "merged.csv"))
-	spec := float64(conf.TN) / float64(conf.TN+conf.FP)
-	t.Logf("datasets/netns/merged.csv: %d rows, accuracy %.4f, MCC %.4f, recall %.4f, specificity %.4f (TP %d TN %d FN %d FP %d)",
-		conf.N(), conf.Accuracy(), conf.MCC(), conf.Recall(), spec, conf.TP, conf.TN, conf.FN, conf.FP)
-	floor := ownNetworkCV - margin
-	if conf.N() < 5000 {
-		t.Fatalf("only %d rows in datasets/netns/merged.csv", conf.N())
-	}
-	if conf.Accuracy() < floor || conf.Recall() < floor || spec < floor {
-		t.Errorf("on the other network accuracy %.4f, recall %.4f, specificity %.4f: want each ≥ %.4f (own-network CV %.4f − %.0f points)",
-			conf.Accuracy(), conf.Recall(), spec, floor, ownNetworkCV, margin*100)
-	}
-}
-
-// Every technique is caught on the other network, not just on average:
-// datasets/netns/bad.csv holds one capture per technique, at the line
-// ranges its manifest names.
-func TestEmbeddedModelPerTechniqueOnTheOtherNetwork(t *testing.T) {
-	p := load(t)
-	dir := filepath.Join("..", "datasets", "netns")
-	js, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		Bad []struct {
-			Kind  string `json:"technique_or_kind"`
-			First int    `json:"first_line"`
-			Last  int    `json:"last_line"`
-		} `json:"bad"`
-	}
-	if err := json.Unmarshal(js, &m); err != nil {
-		t.Fatal(err)
-	}
-	_, preds := score(t, p, filepath.Join(dir, "bad.csv"))
-	if len(m.Bad) != 5 {
-		t.Fatalf("manifest lists %d techniques, want 5", len(m.Bad))
-	}
-	for _, part := range m.Bad {
-		if part.First < 2 || part.Last-1 > len(preds) || part.Last < part.First {
-			t.Fatalf("%s: lines %d-%d outside bad.csv's %d rows", part.Kind, part.First, part.Last, len(preds))
-		}
-		caught := 0
-		for _, pr := range preds[part.First-2 : part.Last-1] {
-			caught += int(pr)
-		}
-		n := part.Last - part.First + 1
-		recall := float64(caught) / float64(n)
-		t.Logf("%s: %d/%d caught (%.4f)", part.Kind, caught, n, recall)
-		if recall < ownNetworkCV-margin {
-			t.Errorf("%s: recall %.4f on the other network, want ≥ %.4f", part.Kind, recall, ownNetworkCV-margin)
-		}
-	}
-}
-
-// Slow scans (--scan-delay 1s) and a 10/s client on the other network:
-// measured 0.9975 (one slow connect-scan row missed of 200 scans, no normal
-// row flagged). The floor is the same 2-point margin below that.
-func TestEmbeddedModelOnSlowScansOnTheOtherNetwork(t *testing.T) {
-	p := load(t)
-	conf, _ := score(t, p, filepath.Join("..", "datasets", "netns", "delayed", "merged.csv"))
-	t.Logf("datasets/netns/delayed/merged.csv: %d rows, accuracy %.4f, recall %.4f (TP %d TN %d FN %d FP %d)",
-		conf.N(), conf.Accuracy(), conf.Recall(), conf.TP, conf.TN, conf.FN, conf.FP)
-	if floor := 0.9975 - margin; conf.Accuracy() < floor {
-		t.Errorf("slow scans on the other network: accuracy %.4f, want ≥ %.4f", conf.Accuracy(), floor)
-	}
-}
-
-// scanclass scores through infer.Memo, which answers rows from the cells
-// of split thresholds it has seen: on every row of every committed data
-// set it gives leaves' own score for the shipped model, bit for bit, and
-// most rows are answered from a cell seen before.
-func TestEmbeddedModelMemoIsExact(t *testing.T) {
-	p := load(t)
-	for _, path := range []string{
-		filepath.Join("..", "datasets", "train", "merged.csv"),
-		filepath.Join("..", "datasets", "delayed", "merged.csv"),
-		filepath.Join("..", "datasets", "netns", "merged.csv"),
-		filepath.Join("..", "datasets", "netns", "delayed", "merged.csv"),
-	} {
-		x, _ := readFeatures(t, p, path)
-		nf := len(p.Features())
-		n := len(x) / nf
-		want, got := make([]float64, n), make([]float64, n)
-		if err := p.ProbBatch(x, want); err != nil {
-			t.Fatal(err)
-		}
-		m := p.NewMemo()
-		// In scanclass's batches of 1024 rows.
-		for i := 0; i < n; i += 1024 {
-			j := min(i+1024, n)
-			if err := m.ProbBatch(x[i*nf:j*nf], got[i:j]); err != nil {
-				t.Fatal(err)
+// The issue's figures at the level of sessions, on every committed capture:
+// other people's ordinary traffic has at most 0.5 % of its sessions called
+// scans, and the scans of every technique are caught. (Alerts are `just
+// eval`'s: CI runs it against datasets/eval.json.) The memo answers rows
+// bit for bit as leaves does, and answers most of them from a cell seen
+// before, on which scanclass's speed rests.
+func TestEmbeddedModelOnTheCorpus(t *testing.T) {
+	var normal, called int
+	per := map[string][2]int{}
+	hits, n := sessions(t, func(c *corpus.Capture, r *row.Row, pred int8) {
+		if r.Label == 0 {
+			if strings.HasPrefix(c.Source, "public/") && c.Class == "normal" {
+				normal++
+				called += int(pred)
 			}
+			return
 		}
-		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("%s row %d: memo %v, leaves %v", path, i+1, got[i], want[i])
-			}
+		_, i := c.Label(r)
+		k := strings.Join(c.Scanners[i].Techniques, "+")
+		p := per[k]
+		p[0]++
+		p[1] += int(pred)
+		per[k] = p
+	})
+	t.Logf("public ordinary captures: %d of %d sessions called scans", called, normal)
+	if float64(called) > 0.005*float64(normal) {
+		t.Errorf("public ordinary captures: %d of %d sessions called scans, want at most 0.5%%", called, normal)
+	}
+	for k, p := range per {
+		recall := float64(p[1]) / float64(p[0])
+		t.Logf("%s: %d of %d scan sessions called scans (%.4f)", k, p[1], p[0], recall)
+		if recall < 0.95 {
+			t.Errorf("%s: scan sessions recall %.4f, want ≥ 0.95", k, recall)
 		}
-		hits, misses := m.Stats()
-		t.Logf("%s: %d rows, %d scored through leaves (one per distinct cell), %.1f%% answered from the memo",
-			path, n, misses, 100*float64(hits)/float64(n))
-		if hits+misses != int64(n) {
-			t.Errorf("%s: %d hits + %d misses for %d rows", path, hits, misses, n)
-		}
-		// Measured 94.5–99.3%: scanclass's speed rests on it.
-		if float64(hits) < 0.9*float64(n) {
-			t.Errorf("%s: only %d of %d rows answered from the memo, want ≥ 90%%", path, hits, n)
-		}
+	}
+	t.Logf("memo: %d of %d rows answered from a cell seen before", hits, n)
+	if float64(hits) < 0.9*float64(n) {
+		t.Errorf("memo answered %d of %d rows, want ≥ 90%%", hits, n)
 	}
 }

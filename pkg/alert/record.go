@@ -23,25 +23,28 @@ type Record struct {
 		Severity    int    `json:"severity"`
 	} `json:"alert"`
 	Scan struct {
-		State           string         `json:"state"`
-		Episode         int            `json:"episode"`
-		Reason          string         `json:"reason"`
-		Scanner         string         `json:"scanner"`
-		Targets         []string       `json:"targets"`
-		TargetCount     int            `json:"target_count"`
-		MoreTargets     bool           `json:"more_targets"`
-		Ports           string         `json:"ports"`
-		PortCount       int            `json:"port_count"`
-		Techniques      map[string]int `json:"techniques"`
-		NmapOptions     string         `json:"nmap_options"`
-		Anomalies       int            `json:"anomalies"`
-		Sessions        int            `json:"sessions"`
-		WindowAnomalies int            `json:"window_anomalies"`
-		WindowSessions  int            `json:"window_sessions"`
-		Ratio           float64        `json:"ratio"`
-		First           EVETime        `json:"first"`
-		Last            EVETime        `json:"last"`
-		MeanScore       *float64       `json:"mean_score"`
+		State                   string         `json:"state"`
+		Episode                 int            `json:"episode"`
+		Reason                  string         `json:"reason"`
+		Scanner                 string         `json:"scanner"`
+		Targets                 []string       `json:"targets"`
+		TargetCount             int            `json:"target_count"`
+		MoreTargets             bool           `json:"more_targets"`
+		Ports                   string         `json:"ports"`
+		PortCount               int            `json:"port_count"`
+		Techniques              map[string]int `json:"techniques"`
+		NmapOptions             string         `json:"nmap_options"`
+		Anomalies               int            `json:"anomalies"`
+		Sessions                int            `json:"sessions"`
+		WindowAnomalies         int            `json:"window_anomalies"`
+		WindowSessions          int            `json:"window_sessions"`
+		WindowAnomalousServices int            `json:"window_anomalous_services"`
+		WindowServices          int            `json:"window_services"`
+		Rule                    string         `json:"rule"`
+		Ratio                   float64        `json:"ratio"`
+		First                   EVETime        `json:"first"`
+		Last                    EVETime        `json:"last"`
+		MeanScore               *float64       `json:"mean_score"`
 	} `json:"scan"`
 }
 

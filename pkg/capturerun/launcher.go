@@ -2,6 +2,7 @@ package capturerun
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -33,6 +34,14 @@ type Launcher interface {
 	Command(ctx context.Context, side Side, name string, args ...string) *exec.Cmd
 	// Describe turns a command into the line a manifest records.
 	Describe(side Side, name string, args ...string) string
+	// Sources returns n new scanner-side addresses, for traffic that is
+	// told apart by its source.
+	Sources(ctx context.Context, n int) ([]netip.Addr, error)
+	// Hosts returns n new target-side hosts that answer as the target does.
+	Hosts(ctx context.Context, n int) ([]netip.Addr, error)
+	// Silent returns target-side addresses that never answer (nil where
+	// there are none: on lo every address answers).
+	Silent() []netip.Addr
 	// dial makes one connection from MarkerSource to the target.
 	dial(ctx context.Context, dst netip.AddrPort) (net.Conn, error)
 }
@@ -40,7 +49,39 @@ type Launcher interface {
 // Loopback captures on lo: both sides are this host, and traffic keeps
 // apart by source address (all of 127.0.0.0/8 is local on Linux).
 type Loopback struct {
-	Addr netip.Addr // the target, e.g. 127.0.0.1
+	Addr           netip.Addr // the target, e.g. 127.0.0.1
+	sources, hosts *int
+}
+
+// NewLoopback returns a loopback launcher aimed at addr. Its Sources are
+// 127.0.70.11 on, its Hosts 127.0.71.1 on.
+func NewLoopback(addr netip.Addr) Loopback {
+	return Loopback{Addr: addr, sources: new(int), hosts: new(int)}
+}
+
+func (l Loopback) Sources(_ context.Context, n int) ([]netip.Addr, error) {
+	return nextAddrs(l.sources, [3]byte{127, 0, 70}, 11, n)
+}
+
+func (l Loopback) Hosts(_ context.Context, n int) ([]netip.Addr, error) {
+	return nextAddrs(l.hosts, [3]byte{127, 0, 71}, 1, n)
+}
+
+func (l Loopback) Silent() []netip.Addr { return nil }
+
+func nextAddrs(next *int, net [3]byte, base, n int) ([]netip.Addr, error) {
+	if next == nil {
+		return nil, fmt.Errorf("capturerun: use NewLoopback")
+	}
+	if base+*next+n > 250 {
+		return nil, fmt.Errorf("capturerun: no room for %d more addresses in %d.%d.%d.0/24", n, net[0], net[1], net[2])
+	}
+	var out []netip.Addr
+	for range n {
+		out = append(out, netip.AddrFrom4([4]byte{net[0], net[1], net[2], byte(base + *next)}))
+		*next++
+	}
+	return out, nil
 }
 
 // LoopbackMarkerSource is the loopback address marker connections come from.
@@ -87,6 +128,16 @@ func (n Namespace) ns(side Side) string {
 	}
 	return n.Pair.Scanner
 }
+
+func (n Namespace) Sources(ctx context.Context, k int) ([]netip.Addr, error) {
+	return n.Pair.AddScannerAddrs(ctx, k)
+}
+
+func (n Namespace) Hosts(ctx context.Context, k int) ([]netip.Addr, error) {
+	return n.Pair.AddTargetAddrs(ctx, k)
+}
+
+func (n Namespace) Silent() []netip.Addr { return n.Pair.SilentHosts() }
 
 func (n Namespace) Command(ctx context.Context, side Side, name string, args ...string) *exec.Cmd {
 	return netns.Command(ctx, n.ns(side), name, args...)

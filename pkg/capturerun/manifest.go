@@ -16,7 +16,8 @@ type Manifest struct {
 	Host     string         `json:"host"`
 	Kernel   string         `json:"kernel"`
 	Network  string         `json:"network"`
-	Commands []string       `json:"commands"` // what remakes the set
+	Commands []string       `json:"commands"`       // what remakes the set
+	Link     string         `json:"link,omitempty"` // what the link did: the delay line's frames, drops and lateness
 	Captures []Part         `json:"captures"`
 	Merged   map[string]int `json:"merged_rows_per_label,omitempty"`
 }

@@ -1,79 +1,120 @@
 package dataset
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"time"
+
+	"scanwatch/pkg/capturerun"
 )
 
 // AllTechniques are nmap's eight TCP scan techniques.
 var AllTechniques = []string{"sT", "sS", "sF", "sN", "sX", "sA", "sW", "sM"}
 
 // Mixed is the recipe of the data sets that train and test the detector on
-// one network (issue "Right on real networks"): every technique alone; every
-// technique from a host that is at the same time a busy client (a curl loop,
-// keep-alive HTTP and an interactive echo session, 50 actions/s); a crowd of
-// clients with two scanners among them; ordinary clients on their own (busy
-// keep-alive, a curl loop, a slow 1/s client, refused connections at 4/s,
-// interactive sessions, parallel bursts); and slow raw scans, one probe a
-// second.
+// one network (issue "Right on real networks"):
 //
-// perTech is how many ports each scan covers. With loopback set, every actor
-// has its own 127.0.70.x address (and busy scanners share theirs with a
-// client); otherwise every actor uses the scanner side's one address, so
-// every scan runs from a host that is busy whenever a client runs beside it.
-func Mixed(perTech int, timing int, loopback bool) []Scenario {
-	next := 10
-	addr := func() netip.Addr {
-		if !loopback {
+//   - every technique alone, from an address that does nothing else;
+//   - every technique from a host that is at the same time a busy client
+//     (a curl loop, keep-alive HTTP and an interactive echo session, 50
+//     actions/s), on ports its client traffic never uses;
+//   - sweeps: a few ports over many hosts (SYN and connect), and over hosts
+//     that never answer where the network has them;
+//   - a crowd of clients with two scanners among them;
+//   - ordinary clients on their own: busy keep-alive, a curl loop, slow 1/s
+//     clients, refused connections at 4/s, interactive sessions, parallel
+//     bursts, and (where there are silent hosts) a client whose attempts to
+//     a few unreachable hosts time out, as a browser's do without IPv6;
+//   - slow raw scans, one probe a second.
+//
+// perTech is how many ports each scan covers.
+func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) ([]Scenario, error) {
+	var err error
+	src := func() netip.Addr {
+		if err != nil {
 			return netip.Addr{}
 		}
-		next++
-		return netip.AddrFrom4([4]byte{127, 0, 70, byte(next)})
+		var a []netip.Addr
+		a, err = l.Sources(ctx, 1)
+		if err != nil {
+			return netip.Addr{}
+		}
+		return a[0]
 	}
 	ports := func(from, n int) string { return fmt.Sprintf("%d-%d", from, from+n-1) }
-	scan := func(src netip.Addr, tech, p string, start time.Duration) Actor {
-		return Actor{Source: src, Start: start, Technique: tech, Ports: p, Timing: timing, MaxRetries: 1}
+	scan := func(s netip.Addr, tech, p string, start time.Duration) Actor {
+		return Actor{Source: s, Start: start, Technique: tech, Ports: p, Timing: timing, MaxRetries: 1}
 	}
-	client := func(src netip.Addr, mix string, rate float64, conc int, d time.Duration, seed uint64) Actor {
-		return Actor{Source: src, Mix: mix, Rate: rate, Concurrency: conc, Duration: d, Seed: seed}
+	client := func(s netip.Addr, mix string, rate float64, conc int, d time.Duration, seed uint64) Actor {
+		return Actor{Source: s, Mix: mix, Rate: rate, Concurrency: conc, Duration: d, Seed: seed}
 	}
 	const busyMix = "exchange=4,keepalive=4,echo=1"
 	var list []Scenario
 	for _, t := range AllTechniques {
-		list = append(list, Scenario{Name: "alone-" + t, Actors: []Actor{scan(addr(), t, ports(1, perTech), 0)}})
+		list = append(list, Scenario{Name: "alone-" + t, Actors: []Actor{scan(src(), t, ports(1, perTech), 0)}})
 	}
 	for i, t := range AllTechniques {
-		b := addr()
+		b := src()
 		list = append(list, Scenario{Name: "busy-" + t, Actors: []Actor{
 			client(b, busyMix, 50, 4, 12*time.Second, uint64(10+i)),
 			scan(b, t, ports(1, perTech), 2*time.Second),
 		}})
 	}
+	hosts, herr := l.Hosts(ctx, 24)
+	if herr != nil {
+		return nil, herr
+	}
+	for _, t := range []string{"sS", "sT"} {
+		a := scan(src(), t, "21,22,80,443,445,3389", 0)
+		a.Target, a.Also = hosts[0], hosts[1:]
+		list = append(list, Scenario{Name: "sweep-" + t, Actors: []Actor{a}})
+	}
+	if silent := l.Silent(); len(silent) > 0 {
+		a := scan(src(), "sS", "22,80,443", 0)
+		a.Target, a.Also = silent[0], silent[1:]
+		list = append(list, Scenario{Name: "sweep-silent-sS", Actors: []Actor{a}})
+		// A client whose connections to unreachable hosts time out, one
+		// host after another, beside its ordinary traffic.
+		c := src()
+		actors := []Actor{client(c, busyMix, 10, 2, 12*time.Second, 50)}
+		for i, h := range silent {
+			a := client(c, "closed=1", 1, 1, 2*time.Second, uint64(51+i))
+			a.Target, a.Ports, a.Timeout, a.Start = h, "443", 300*time.Millisecond, time.Duration(i)*time.Second
+			actors = append(actors, a)
+		}
+		list = append(list, Scenario{Name: "normal-unreachable", Actors: actors})
+	}
 	half := perTech / 2
 	list = append(list, Scenario{Name: "crowd", Actors: []Actor{
-		client(addr(), "keepalive=1", 30, 2, 12*time.Second, 30),
-		client(addr(), "exchange=3,closed=1", 10, 2, 12*time.Second, 31),
-		client(addr(), "echo=1", 5, 2, 12*time.Second, 32),
-		scan(addr(), "sS", ports(1, half), 2*time.Second),
-		scan(addr(), "sT", ports(1+half, half), 3*time.Second),
+		client(src(), "keepalive=1", 30, 2, 12*time.Second, 30),
+		client(src(), "exchange=3,closed=1", 10, 2, 12*time.Second, 31),
+		client(src(), "echo=1", 5, 2, 12*time.Second, 32),
+		scan(src(), "sS", ports(1, half), 2*time.Second),
+		scan(src(), "sT", ports(1+half, half), 3*time.Second),
 	}})
 	list = append(list,
-		Scenario{Name: "normal-keepalive", Actors: []Actor{client(addr(), "keepalive=1", 40, 4, 10*time.Second, 40)}},
-		Scenario{Name: "normal-curl", Actors: []Actor{client(addr(), "exchange=1", 20, 2, 10*time.Second, 41)}},
-		Scenario{Name: "normal-slow", Actors: []Actor{client(addr(), "exchange=2,keepalive=1", 1, 1, 20*time.Second, 42)}},
-		Scenario{Name: "normal-refused", Actors: []Actor{
-			client(addr(), "closed=1", 4, 1, 15*time.Second, 43),
-			client(addr(), "closed=1,exchange=1", 4, 1, 15*time.Second, 44),
+		Scenario{Name: "normal-keepalive", Actors: []Actor{client(src(), "keepalive=1", 40, 4, 10*time.Second, 40)}},
+		Scenario{Name: "normal-curl", Actors: []Actor{client(src(), "exchange=1", 20, 2, 10*time.Second, 41)}},
+		// The harvester's client at 1/s and 4/s: GETs to random ports of a
+		// range where almost nothing listens, so mostly refused.
+		Scenario{Name: "normal-slow", Actors: []Actor{
+			client(src(), "exchange=2,keepalive=1", 1, 1, 20*time.Second, 42),
+			client(src(), "sweep=55,keepalive=25,exchange=12,closed=8", 1, 1, 20*time.Second, 47),
 		}},
-		Scenario{Name: "normal-echo", Actors: []Actor{client(addr(), "echo=1", 5, 2, 10*time.Second, 45)}},
-		Scenario{Name: "normal-burst", Actors: []Actor{client(addr(), "exchange=3,keepalive=1", 60, 8, 8*time.Second, 46)}},
+		Scenario{Name: "normal-refused", Actors: []Actor{
+			client(src(), "sweep=9,closed=1", 4, 1, 15*time.Second, 43),
+			client(src(), "closed=1,exchange=1", 4, 1, 15*time.Second, 44),
+		}},
+		Scenario{Name: "normal-echo", Actors: []Actor{client(src(), "echo=1", 5, 2, 10*time.Second, 45)}},
+		Scenario{Name: "normal-burst", Actors: []Actor{client(src(), "exchange=3,keepalive=1", 60, 8, 8*time.Second, 46)}},
 	)
 	var slow []Actor
 	for i, t := range []string{"sS", "sF", "sX", "sN"} {
-		a := scan(addr(), t, ports(1+15*i, 15), 0)
+		a := scan(src(), t, ports(1+15*i, 15), 0)
 		a.ScanDelay = time.Second
 		slow = append(slow, a)
 	}
-	return append(list, Scenario{Name: "slow", Actors: slow})
+	list = append(list, Scenario{Name: "slow", Actors: slow})
+	return list, err
 }

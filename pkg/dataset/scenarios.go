@@ -33,9 +33,11 @@ var (
 type Actor struct {
 	Source netip.Addr    // zero: the launcher's scanner-side address
 	Start  time.Duration // after the capture starts
+	Target netip.Addr    // zero: the launcher's target
+	Also   []netip.Addr  // scans: more hosts to sweep in the same run
 
 	Technique  string // nmap technique, "sS", ...
-	Ports      string // scanned ports
+	Ports      string // scanned ports; clients: the range of their refused attempts (default ClosedPorts)
 	Timing     int
 	ScanDelay  time.Duration
 	MaxRetries int
@@ -44,6 +46,7 @@ type Actor struct {
 	Rate        float64
 	Concurrency int
 	Duration    time.Duration
+	Timeout     time.Duration // per client action (default trafficgen's)
 	Seed        uint64
 }
 
@@ -124,29 +127,48 @@ func (o Scenarios) capture(ctx context.Context, l capturerun.Launcher, sc Scenar
 			src = l.MarkerSource()
 		}
 		hosts[src] = true
+		to := a.Target
+		if !to.IsValid() {
+			to = target
+		}
 		var args []string
 		if a.Technique != "" {
 			name, ok := techniqueNames[a.Technique]
 			if !ok {
 				return nil, fmt.Errorf("unknown technique %q", a.Technique)
 			}
+			targets := to.String()
+			if len(a.Also) > 0 {
+				targets += fmt.Sprintf(" and %d more hosts", len(a.Also))
+			}
 			scanners = append(scanners, truth.Scanner{Address: src.String(), Ports: a.Ports, Techniques: []string{name},
-				Tool: "nmap -" + a.Technique, AlsoClient: o.sharesSource(sc, i, src, l)})
-			args = []string{"scan", "--target", target.String(), "--technique", a.Technique, "--ports", a.Ports,
+				Tool: "nmap -" + a.Technique, Targets: targets, AlsoClient: o.sharesSource(sc, i, src, l)})
+			args = []string{"scan", "--target", to.String(), "--technique", a.Technique, "--ports", a.Ports,
 				"--timing", strconv.Itoa(a.Timing), "--max-retries", strconv.Itoa(a.MaxRetries), "--host-timeout", "10m"}
 			if a.ScanDelay > 0 {
 				args = append(args, "--scan-delay", a.ScanDelay.String())
 			}
+			for _, h := range a.Also {
+				args = append(args, "--also", h.String())
+				args = append(args, allowTarget(h)...)
+			}
 		} else {
-			args = []string{"normal", "--target", target.String(), "--ports", ClosedPorts.String(), "--served", portList(HTTPPorts),
+			ports := a.Ports
+			if ports == "" {
+				ports = ClosedPorts.String()
+			}
+			args = []string{"normal", "--target", to.String(), "--ports", ports, "--served", portList(HTTPPorts),
 				"--echo", strconv.Itoa(int(EchoPort)), "--mix", a.Mix, "--rate", fmt.Sprint(a.Rate),
 				"--concurrency", strconv.Itoa(max(a.Concurrency, 1)), "--count", "1000000", "--duration", a.Duration.String(),
 				"--seed", strconv.FormatUint(a.Seed, 10)}
+			if a.Timeout > 0 {
+				args = append(args, "--timeout", a.Timeout.String())
+			}
 		}
 		if a.Source.IsValid() {
 			args = append(args, "--source", a.Source.String())
 		}
-		runs = append(runs, run{a.Start, append(args, allowTarget(target)...)})
+		runs = append(runs, run{a.Start, append(args, allowTarget(to)...)})
 	}
 	var hostList []netip.Addr
 	for h := range hosts {

@@ -121,3 +121,13 @@ func (p *Pair) DelayStats() (DelayStats, bool) {
 	}
 	return p.line.stats(), true
 }
+
+// String sums the line up for logs and manifests.
+func (s DelayStats) String() string {
+	dir := func(d DirStats) string {
+		return fmt.Sprintf("%d frames, %d dropped (queue), %d dropped (TAP), mean late %s, max late %s",
+			d.Frames, d.Dropped, d.TAPDropped, d.MeanLate.Round(time.Microsecond), d.MaxLate.Round(time.Microsecond))
+	}
+	return fmt.Sprintf("one way %s ± %s; scanner → target: %s; target → scanner: %s",
+		s.Delay.OneWay, s.Delay.Jitter, dir(s.ScannerToTarget), dir(s.TargetToScanner))
+}

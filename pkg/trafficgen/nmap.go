@@ -17,6 +17,7 @@ import (
 type ScanOptions struct {
 	Nmap      string // nmap binary; "" means "nmap" from PATH
 	Target    netip.Addr
+	Also      []netip.Addr // more hosts to scan in the same run (a sweep)
 	Technique Technique
 	Ports     PortSet
 	Timing    int           // -T0..5; <0 leaves nmap's default (T3)
@@ -63,7 +64,11 @@ func (o ScanOptions) Args() []string {
 	if o.SourcePort > 0 {
 		args = append(args, "-g", strconv.Itoa(o.SourcePort))
 	}
-	return append(args, o.Target.String())
+	args = append(args, o.Target.String())
+	for _, a := range o.Also {
+		args = append(args, a.String())
+	}
+	return args
 }
 
 // nmapDuration writes d in nmap's time syntax (ms granularity).

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -10,8 +11,10 @@ import (
 
 	"scanwatch/models"
 	"scanwatch/pkg/clitest"
+	"scanwatch/pkg/corpus"
 	"scanwatch/pkg/infer"
 	"scanwatch/pkg/row"
+	"scanwatch/pkg/session"
 )
 
 // The cases are data: ../testdata/cases.json, goldens in ../testdata/golden;
@@ -76,16 +79,13 @@ type trickle struct {
 
 func (t trickle) Read(p []byte) (int, error) { return t.r.Read(p[:min(len(p), t.n)]) }
 
-// TestManyRowsInDribs: 25,016 rows (a committed data set, several MB)
-// arriving a few hundred bytes at a time, scored by the embedded model
-// through the memo: every line passed through in order with the model's
-// own score, across thousands of partial batches.
+// TestManyRowsInDribs: 30,000 rows (the committed captures' sessions,
+// several MB) arriving a few hundred bytes at a time, scored by the
+// embedded model through the memo: every line passed through in order with
+// the model's own score, across thousands of partial batches.
 func TestManyRowsInDribs(t *testing.T) {
-	path := "../../../datasets/train/merged.csv"
-	in, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := "committed captures"
+	in := corpusRows(t, 30000)
 	var out, errb bytes.Buffer
 	if code := Run(context.Background(), nil, trickle{bytes.NewReader(in), 777}, &out, &errb); code != 0 {
 		t.Fatal(errb.String())
@@ -104,7 +104,7 @@ func TestManyRowsInDribs(t *testing.T) {
 	}
 	inLines := strings.Split(strings.TrimSpace(string(in)), "\n")
 	outLines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(inLines) != len(outLines) || len(inLines) < 25000 {
+	if len(inLines) != len(outLines) || len(inLines) < 30000 {
 		t.Fatalf("%d lines in, %d out", len(inLines), len(outLines))
 	}
 	x := make([]float64, len(p.Features()))
@@ -127,4 +127,39 @@ func TestManyRowsInDribs(t *testing.T) {
 			t.Fatalf("line %d: score %v prediction %d, the model says %v", i+1, b.Score, b.Prediction, want)
 		}
 	}
+}
+
+// corpusRows writes up to n session rows of the repository's labelled
+// captures (datasets/) as CSV.
+func corpusRows(t *testing.T, n int) []byte {
+	t.Helper()
+	caps, err := corpus.Load("../../../datasets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := row.NewWriter(&buf, "csv", row.SessionSchema(true), row.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errEnough := errors.New("enough rows")
+	for i := range caps {
+		err := corpus.Rows(context.Background(), &caps[i], session.Config{}, func(r *row.Row, _ int) error {
+			if n == 0 {
+				return errEnough
+			}
+			n--
+			return w.Write(r)
+		})
+		if errors.Is(err, errEnough) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

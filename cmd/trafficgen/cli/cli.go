@@ -314,6 +314,7 @@ type ScanCmd struct {
 	Target
 	Technique   string        `default:"sT,sS,sF,sN,sX" help:"Comma-separated techniques: sT|connect, sS|syn, sF|fin, sN|null, sX|xmas, sA|ack, sW|window, sM|maimon. All but connect need root."`
 	Ports       string        `default:"0-2500" help:"Ports to scan (nmap -p)."`
+	Also        []string      `placeholder:"ADDR" help:"Another host to scan in the same run, a sweep (repeatable; each must pass the target guard as --target does)."`
 	Timing      int           `default:"3" help:"nmap timing template -T0..5."`
 	ScanDelay   time.Duration `name:"scan-delay" help:"nmap --scan-delay between probes (e.g. 1s)."`
 	MaxRetries  int           `name:"max-retries" default:"1" help:"nmap --max-retries (unanswered FIN/NULL/Xmas probes are retransmitted this often)."`
@@ -347,6 +348,16 @@ func (c *ScanCmd) options(ctx context.Context) ([]trafficgen.ScanOptions, error)
 	if err != nil {
 		return nil, err
 	}
+	var also []netip.Addr
+	for _, h := range c.Also {
+		t := c.Target
+		t.Target = h
+		a, err := t.resolve(ctx)
+		if err != nil {
+			return nil, err
+		}
+		also = append(also, a)
+	}
 	nmap, err := trafficgen.Preflight(c.Nmap, techs)
 	if err != nil {
 		return nil, err
@@ -354,7 +365,7 @@ func (c *ScanCmd) options(ctx context.Context) ([]trafficgen.ScanOptions, error)
 	var runs []trafficgen.ScanOptions
 	for _, t := range techs {
 		runs = append(runs, trafficgen.ScanOptions{
-			Nmap: nmap, Target: target, Technique: t, Ports: ports, Timing: c.Timing, ScanDelay: c.ScanDelay,
+			Nmap: nmap, Target: target, Also: also, Technique: t, Ports: ports, Timing: c.Timing, ScanDelay: c.ScanDelay,
 			MaxRetries: c.MaxRetries, Source: src, SourcePort: c.SourcePort, Interface: c.Interface, HostTimeout: c.HostTimeout,
 		})
 	}

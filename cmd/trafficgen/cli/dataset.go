@@ -23,7 +23,9 @@ import (
 type DatasetCmd struct {
 	Recipe      string        `default:"classes" enum:"classes,mixed" help:"classes: the seed's kind of set, every technique (bad.csv) and normal clients (good.csv) in captures of their own; mixed: scenarios with scans alone, scans from busy clients, crowds and ordinary clients, each saved as a pcap and labelled by its ground truth (rows.csv)."`
 	PerTech     int           `name:"per-technique" default:"600" help:"With --recipe mixed: ports each scan covers."`
-	Network     string        `default:"lo" enum:"lo,netns" help:"Where to capture: lo (loopback, sources told apart by address) or netns (two network namespaces joined by a veth pair, made and removed here)."`
+	Network     string        `default:"lo" enum:"lo,netns,delay" help:"Where to capture: lo (loopback, sources told apart by address), netns (two network namespaces joined by a veth pair, made and removed here) or delay (the same, joined by the TAP delay line: a real round trip of --rtt)."`
+	RTT         time.Duration `name:"rtt" default:"20ms" help:"With --network delay: the round-trip time the line adds (half each way)."`
+	Jitter      time.Duration `default:"0s" help:"With --network delay: each frame's one-way delay varies by up to this much (order kept)."`
 	NetnsID     int           `name:"netns-id" default:"77" help:"With --network netns: namespace pair number N, addresses 198.18.N.1 (scanner) and 198.18.N.2 (target)."`
 	Out         string        `default:"datasets/train" help:"Directory for bad.csv (label 1), good.csv (label 0), merged.csv (balanced) and manifest.json."`
 	Pcapsess    string        `default:"pcapsess" help:"pcapsess binary (just build puts one in bin/)."`
@@ -88,10 +90,13 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		if o.NormalSource, err = trafficgen.ParseSource(c.Source, target); err != nil || !o.NormalSource.IsValid() {
 			return cliutil.Usagef("--source %q: want a loopback address", c.Source)
 		}
-		l = capturerun.Loopback{Addr: target}
-	case "netns":
+		l = capturerun.NewLoopback(target)
+	case "netns", "delay":
 		if why := netns.Available(); why != "" {
-			return fmt.Errorf("--network netns: %s", why)
+			return fmt.Errorf("--network %s: %s", c.Network, why)
+		}
+		if c.RTT < 0 || c.Jitter < 0 || c.RTT > 10*time.Second {
+			return cliutil.Usagef("--rtt within 0..10s and --jitter ≥ 0")
 		}
 		if c.Parallel {
 			return cliutil.Usagef("--parallel needs a source per technique: use --network lo")
@@ -113,26 +118,50 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	o.Out = c.Out
-	if c.Network == "netns" {
-		p, err := netns.New(ctx, c.NetnsID)
+	var p *netns.Pair
+	// linkStats records in m what the delay line did, if there is one.
+	linkStats := func(m *capturerun.Manifest) {
+		if p == nil {
+			return
+		}
+		if st, ok := p.DelayStats(); ok {
+			m.Link = st.String()
+		}
+	}
+	if c.Network != "lo" {
+		link := "veth pair, MTU 1500"
+		if c.Network == "netns" {
+			p, err = netns.New(ctx, c.NetnsID)
+		} else {
+			d := netns.Delay{OneWay: c.RTT / 2, Jitter: c.Jitter, Seed: c.Seed}
+			p, err = netns.NewDelayed(ctx, c.NetnsID, d)
+			link = fmt.Sprintf("TAP delay line, RTT %s (one way %s ± %s), MTU 1500", c.RTT, d.OneWay, d.Jitter)
+		}
 		if err != nil {
 			return err
 		}
 		defer func() {
+			if st, ok := p.DelayStats(); ok {
+				fmt.Fprintf(stderr, "%s: dataset: delay line: %s\n", tool, st)
+			}
 			if err := p.Close(); err != nil {
 				fmt.Fprintf(stderr, "%s: dataset: removing namespaces: %v\n", tool, err)
 			}
 		}()
-		l = capturerun.Namespace{Pair: p, Link: "veth pair, MTU 1500"}
+		l = capturerun.Namespace{Pair: p, Link: link}
 	}
 	if c.Recipe == "mixed" {
 		if c.PerTech < 2 || c.PerTech > 10000 {
 			return cliutil.Usagef("--per-technique must be within 2..10000")
 		}
-		sc := dataset.Scenarios{Out: c.Out, Pcapsess: o.Pcapsess, Trafficgen: o.Trafficgen, Window: c.Window,
-			List: dataset.Mixed(c.PerTech, c.Timing, c.Network == "lo"), Log: stderr}
+		list, err := dataset.Mixed(ctx, l, c.PerTech, c.Timing)
+		if err != nil {
+			return err
+		}
+		sc := dataset.Scenarios{Out: c.Out, Pcapsess: o.Pcapsess, Trafficgen: o.Trafficgen, Window: c.Window, List: list, Log: stderr}
 		m, err := sc.Build(ctx, l)
 		if m != nil {
+			linkStats(m)
 			m.Commands = append([]string{"trafficgen " + strings.Join(os.Args[1:], " ")}, m.Commands...)
 			if werr := m.Write(filepath.Join(c.Out, "manifest.json")); werr != nil && err == nil {
 				err = werr
@@ -144,6 +173,7 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	m, err := o.Build(ctx, l)
 	if m != nil {
+		linkStats(m)
 		m.Commands = append([]string{"trafficgen " + strings.Join(os.Args[1:], " ")}, m.Commands...)
 		if werr := m.Write(filepath.Join(c.Out, "manifest.json")); werr != nil && err == nil {
 			err = werr

@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"scanwatch/pkg/netns"
+)
+
+// TestLiveBusyScannerNetns: the live pipeline captures inside the target
+// namespace of a veth pair; in the scanner namespace one host is a busy
+// client (HTTP exchanges, keep-alive HTTP and interactive echo sessions at
+// 50 actions/s) and scans the target three times (-sS, -sT, -sX) from the
+// same address, while a second host makes refused connections at 4/s. Each
+// scan is alerted within 1 s of its first probe, and nothing else is.
+func TestLiveBusyScannerNetns(t *testing.T) {
+	requireLive(t)
+	if why := netns.Available(); why != "" {
+		t.Skip(why)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bins, err := Build(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := netns.New(ctx, 150+rand.IntN(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	target := netip.MustParseAddr(p.TargetV4)
+	busyAddr := netip.MustParseAddr(p.ScannerV4)
+	others, err := p.AddScannerAddrs(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := others[0]
+	inNS := func(ns string, args ...string) *exec.Cmd {
+		return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+	}
+	allow := []string{"--allow-target", target.String()}
+
+	srv := inNS(p.Target, append([]string{bins.Trafficgen, "serve", "--target", target.String(), "--ports", "18080", "--echo", "18090"}, allow...)...)
+	srvIn, err := srv.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srvOut bytes.Buffer
+	srv.Stdout = &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srvIn.Close(); srv.Wait() }()
+
+	var stderr bytes.Buffer
+	pcap := filepath.Join(dir, "netns.pcap")
+	pl, err := Start(ctx, bins, Options{Namespace: p.Target, Interface: p.TargetIf, Save: pcap, Stderr: &stderr,
+		ScanalertArgs: []string{"--episode-quiet", "2s"}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_, _ = pl.Stop(10 * time.Second)
+		}
+	}()
+	bg := func(args ...string) *Background {
+		b, err := StartBackground("ip", append([]string{"netns", "exec", p.Scanner, bins.Trafficgen}, append(args, allow...)...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	client := bg("normal", "--target", target.String(), "--served", "18080", "--echo", "18090", "--mix", "exchange=4,keepalive=4,echo=1",
+		"--ports", "20000-29999", "--rate", "50/s", "--concurrency", "4", "--count", "20000", "--duration", "120s", "--seed", "5")
+	defer client.Stop(10 * time.Second)
+	refusing := bg("normal", "--target", target.String(), "--source", refused.String(), "--mix", "sweep=9,closed=1",
+		"--ports", "20000-29999", "--rate", "4/s", "--concurrency", "1", "--count", "1000", "--duration", "120s", "--seed", "6")
+	defer refusing.Stop(10 * time.Second)
+
+	time.Sleep(6 * time.Second) // normal traffic alone first
+	scans := []*scanCase{
+		{flag: "sS", name: "SYN", options: "-sS", source: busyAddr},
+		{flag: "sT", name: "connect", options: "-sT", source: busyAddr},
+		{flag: "sX", name: "XMAS", options: "-sX", source: busyAddr},
+	}
+	for _, s := range scans {
+		s.started = time.Now()
+		out, err := inNS(p.Scanner, append([]string{bins.Trafficgen, "scan", "--target", target.String(), "--technique", s.flag,
+			"--ports", "40200-40229", "--timing", "4"}, allow...)...).CombinedOutput()
+		s.ended = time.Now()
+		if err != nil {
+			t.Fatalf("trafficgen scan -%s: %v\n%s", s.flag, err, out)
+		}
+		time.Sleep(4 * time.Second)
+	}
+	for name, b := range map[string]*Background{"busy client": client, "refused-connection client": refusing} {
+		if err := b.Stop(10 * time.Second); err != nil {
+			t.Logf("%s: %v", name, err)
+		}
+		t.Logf("%s: %s", name, lastLine(b.Stderr.String()))
+	}
+	time.Sleep(time.Second)
+	if _, err := pl.Stop(15 * time.Second); err != nil {
+		t.Fatalf("live pipeline: %v\n%s", err, stderr.String())
+	}
+	stopped = true
+	t.Logf("live pipeline stderr:\n%s", stderr.String())
+	live := pl.Alerts()
+	for _, al := range live {
+		t.Logf("live: %s", al.Line)
+	}
+	rows, err := Sessions(ctx, bins, pcap, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per, flagged := map[netip.Addr]int{}, map[netip.Addr]int{}
+	for i := range rows {
+		per[rows[i].SrcIP]++
+		flagged[rows[i].SrcIP] += rows[i].Prediction
+	}
+	t.Logf("sessions (called scans): busy host %d (%d), refused-connection client %d (%d)",
+		per[busyAddr], flagged[busyAddr], per[refused], flagged[refused])
+	if per[busyAddr] < 300 || per[refused] < 24 {
+		t.Errorf("traffic too thin: %d busy-host sessions, %d refused-connection sessions", per[busyAddr], per[refused])
+	}
+	for i, s := range scans {
+		t.Run(fmt.Sprintf("busy-%s", s.flag), func(t *testing.T) {
+			var until time.Time
+			if i+1 < len(scans) {
+				until = scans[i+1].started
+			}
+			checkBusyScan(t, live, rows, s, target, until)
+		})
+	}
+	for _, al := range live {
+		if al.Scan.Scanner != busyAddr.String() {
+			t.Errorf("alert from %s, not the scanning host: %s", al.Scan.Scanner, al.Line)
+		}
+	}
+}
