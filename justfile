@@ -103,6 +103,17 @@ dataset:
     gen delay-20ms --network delay --rtt 20ms --netns-id 82 --per-technique 400
     gen delay-150ms --network delay --rtt 150ms --netns-id 83 --per-technique 300
 
+# Put the eight netns scans on busy clients of public ordinary captures (datasets/composed; no root needed).
+compose:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    just build corpus >/dev/null
+    {{bin}}/corpus compose --out datasets/composed \
+        public/ITI-c37118_1100_unclean=netns/alone-sS public/cisco-tls_sgt=netns/alone-sT \
+        public/kholia-LDP-10-0.0-1422913321=netns/alone-sX public/seladb-PcapExamples-4KHttpRequests=netns/alone-sF \
+        public/kholia-MSDP-10-0.0-1491834305=netns/alone-sN public/cisco-iec=netns/alone-sA \
+        public/arkime-mqtt_big=netns/alone-sM public/cisco-quic_reordered_frames=netns/alone-sW
+
 # Every performance figure in the README, as ratios against references run on the same inputs (root for the live part).
 bench:
     bash bench/run.sh
@@ -130,9 +141,10 @@ loso:
     just build pcapsess scanclass scanalert corpus csvmerge modelpick >/dev/null
     {{bin}}/corpus loso --bin {{bin}}
 
-# New captures (just dataset, root), then a new default model (just train) and its figures (just eval --write).
+# New captures (just dataset, root; just compose), then a new default model (just train) and its figures (just eval --write).
 retrain:
     just dataset
+    just compose
     just train
     just eval --write
 

@@ -7,23 +7,26 @@
 // # The rule
 //
 // The seed's detector declared a scan when ≥ 30 % of all sessions so far were
-// anomalies. Detector keeps the ratio but measures it per scanner over a
-// sliding window of packet time: for each initiator address,
+// anomalies. Detector measures it per scanner over a sliding window of packet
+// time, and by default counts distinct services (dst_ip, dst_port) instead of
+// sessions: for each initiator address,
 //
-//	anomalous sessions it opened in the window ≥ MinSessions  and
-//	anomalous / all sessions it opened in the window ≥ Ratio
+//	services with an anomalous session from it in the window ≥ MinSessions  and
+//	those / all services it opened sessions to in the window ≥ Ratio
 //
 // evaluated on every row, so an alert leaves on the row that makes it hold.
 //
-// Why the scanner's own sessions as denominator, not all sessions in the
-// window: with a global denominator a scan drowns in a busy network (100
-// probes among 1,000 normal sessions is 9 %), two simultaneous scanners
-// halve each other's share, and a quiet host's single false positive could
-// trip the rule on an idle network. Per scanner, a scanner's sessions are
-// nearly all anomalous (ratio ≈ 1), while a normal client whose sessions the
-// model occasionally misclassifies stays far below 30 %; MinSessions keeps a
-// host with only a handful of sessions from alerting on one or two mistakes.
-// The global ratio is still reported (Stats) for the seed's summary table.
+// Why the scanner's own traffic as denominator, not all sessions in the
+// window: with a global denominator a scan drowns in a busy network, two
+// simultaneous scanners halve each other's share, and a quiet host's single
+// false positive could trip the rule on an idle network. Why services, not
+// sessions (Rule Services; Rule Sessions keeps the seed's count): a scanner
+// that is also a busy client opens many sessions to few services, and
+// counted in sessions its own traffic dilutes its scan below any ratio;
+// counted in services its curl loop is one service beside every port it
+// probed, while a normal host whose sessions to its few services the model
+// sometimes gets wrong stays at those few. The global ratio is still
+// reported (Stats) for the seed's summary table.
 //
 // # Episodes
 //

@@ -2,6 +2,9 @@ package capturerun
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
 
 	"os"
 	"os/exec"
@@ -51,13 +54,43 @@ func NewManifest(network string) *Manifest {
 	return &Manifest{Made: stamp(time.Now()), Host: host, Kernel: strings.TrimSpace(string(uname)), Network: network}
 }
 
-// Write writes the manifest as indented JSON.
+// Write writes the manifest as indented JSON. Paths inside the manifest's
+// own directory are written relative to it, so that the data set reads the
+// same on every machine.
 func (m *Manifest) Write(path string) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	rel := strings.NewReplacer(dir+string(filepath.Separator), "")
+	out := *m
+	out.Captures = slices.Clone(m.Captures)
+	for i := range out.Captures {
+		p := &out.Captures[i]
+		p.File, p.Pcap, p.Capture = rel.Replace(p.File), rel.Replace(p.Pcap), rel.Replace(p.Capture)
+	}
+	out.Commands = slices.Clone(m.Commands)
+	for i := range out.Commands {
+		out.Commands[i] = rel.Replace(out.Commands[i])
+	}
+	b, err := json.MarshalIndent(&out, "", "  ")
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadManifest reads a manifest written by Write.
+func ReadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &m, nil
 }
 
 // Rows totals the rows of the captures of file.

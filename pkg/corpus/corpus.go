@@ -23,11 +23,14 @@ import (
 
 // Capture is one labelled capture.
 type Capture struct {
-	Path     string // the capture file
-	Name     string // short name: set/file
-	Source   string // who made it, for leave-one-source-out: "own/lo", "public/arkime/arkime"
-	Network  string
-	Class    string // "normal" (no scanner) or "scan"
+	Path    string // the capture file
+	Name    string // short name: set/file
+	Source  string // who made it, for leave-one-source-out: "own/lo", "public/arkime/arkime"
+	Network string
+	Class   string // "normal" (no scanner) or "scan"
+	// Uses are the other sources a composed capture is made of: leaving a
+	// source out leaves these out too.
+	Uses     []string
 	Scanners []truth.Scanner
 	rules    *truth.Rules
 }
@@ -56,6 +59,9 @@ type manifest struct {
 		Class      string          `json:"class"`
 		SourceRepo string          `json:"source_repo"`
 		Scanners   []truth.Scanner `json:"scanners"`
+		// Notes is free text in the public manifest, an object (capturerun's
+		// Part.Notes) in composed ones.
+		Notes json.RawMessage `json:"notes"`
 	} `json:"captures"`
 }
 
@@ -88,6 +94,16 @@ func Load(dir string) ([]Capture, error) {
 			case mc.Pcap != "":
 				c.Path = filepath.Join(dir, set, mc.Pcap)
 				c.Source = "own/" + set
+				var notes struct {
+					BaseSource string `json:"base_source"`
+					ScanSource string `json:"scan_source"`
+				}
+				_ = json.Unmarshal(mc.Notes, &notes) // absent or not an object: no sources used
+				for _, u := range []string{notes.BaseSource, notes.ScanSource} {
+					if u != "" {
+						c.Uses = append(c.Uses, u)
+					}
+				}
 			default:
 				continue
 			}

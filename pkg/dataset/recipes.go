@@ -24,8 +24,9 @@ var AllTechniques = []string{"sT", "sS", "sF", "sN", "sX", "sA", "sW", "sM"}
 //   - a crowd of clients with two scanners among them;
 //   - ordinary clients on their own: busy keep-alive, a curl loop, slow 1/s
 //     clients, refused connections at 4/s, interactive sessions, parallel
-//     bursts, and (where there are silent hosts) a client whose attempts to
-//     a few unreachable hosts time out, as a browser's do without IPv6;
+//     bursts, speculative connections closed unused, and (where there are
+//     silent hosts) a client whose attempts to a few unreachable hosts time
+//     out, as a browser's do without a working IPv6 route;
 //   - slow raw scans, one probe a second.
 //
 // perTech is how many ports each scan covers.
@@ -74,13 +75,14 @@ func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) ([]S
 		a := scan(src(), "sS", "22,80,443", 0)
 		a.Target, a.Also = silent[0], silent[1:]
 		list = append(list, Scenario{Name: "sweep-silent-sS", Actors: []Actor{a}})
-		// A client whose connections to unreachable hosts time out, one
-		// host after another, beside its ordinary traffic.
+		// A client whose connections to unreachable hosts time out, in
+		// bursts over all of them (a browser trying every address of a name
+		// without a working route) every 2 s, beside its ordinary traffic.
 		c := src()
 		actors := []Actor{client(c, busyMix, 10, 2, 12*time.Second, 50)}
 		for i, h := range silent {
-			a := client(c, "closed=1", 1, 1, 2*time.Second, uint64(51+i))
-			a.Target, a.Ports, a.Timeout, a.Start = h, "443", 300*time.Millisecond, time.Duration(i)*time.Second
+			a := client(c, "closed=1", 0.5, 1, 6*time.Second, uint64(51+i))
+			a.Target, a.Ports, a.Timeout, a.Start = h, "80,443", 300*time.Millisecond, time.Duration(i)*100*time.Millisecond
 			actors = append(actors, a)
 		}
 		list = append(list, Scenario{Name: "normal-unreachable", Actors: actors})
@@ -108,6 +110,8 @@ func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) ([]S
 		}},
 		Scenario{Name: "normal-echo", Actors: []Actor{client(src(), "echo=1", 5, 2, 10*time.Second, 45)}},
 		Scenario{Name: "normal-burst", Actors: []Actor{client(src(), "exchange=3,keepalive=1", 60, 8, 8*time.Second, 46)}},
+		// A browser's speculative connections: opened, then closed unused.
+		Scenario{Name: "normal-preconnect", Actors: []Actor{client(src(), "preconnect=3,exchange=2,keepalive=1", 15, 6, 10*time.Second, 48)}},
 	)
 	var slow []Actor
 	for i, t := range []string{"sS", "sF", "sX", "sN"} {

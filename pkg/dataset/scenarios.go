@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +67,11 @@ type Scenarios struct {
 	Trafficgen string
 	Window     time.Duration
 	List       []Scenario
-	Log        io.Writer
+	// Only, when set, captures just the scenarios it names and keeps the
+	// other captures of an existing OUT/manifest.json (their rows are not
+	// remade: they are in the pcaps).
+	Only []string
+	Log  io.Writer
 }
 
 // techniqueNames maps trafficgen's techniques to package alert's names,
@@ -81,6 +87,22 @@ func (o Scenarios) Build(ctx context.Context, l capturerun.Launcher) (m *capture
 	}
 	log := cliutil.LockedWriter(o.Log)
 	m = capturerun.NewManifest(l.Network())
+	list, rowsName := o.List, "rows.csv"
+	if len(o.Only) > 0 {
+		list = slices.DeleteFunc(slices.Clone(o.List), func(sc Scenario) bool { return !slices.Contains(o.Only, sc.Name) })
+		if len(list) != len(o.Only) {
+			return nil, fmt.Errorf("scenarios %v: the recipe has %d of them", o.Only, len(list))
+		}
+		rowsName = "rows-" + strings.Join(o.Only, "+") + ".csv"
+		if old, err := capturerun.ReadManifest(filepath.Join(o.Out, "manifest.json")); err == nil {
+			for _, p := range old.Captures {
+				if !slices.Contains(o.Only, p.Kind) {
+					m.Captures = append(m.Captures, p)
+				}
+			}
+			m.Commands, m.Link = old.Commands, old.Link
+		}
+	}
 	defer func() {
 		if werr := m.Write(filepath.Join(o.Out, "manifest.json")); werr != nil && err == nil {
 			err = werr
@@ -95,12 +117,12 @@ func (o Scenarios) Build(ctx context.Context, l capturerun.Launcher) (m *capture
 	}
 	defer stop()
 	m.Commands = append(m.Commands, l.Describe(capturerun.Target, "trafficgen", srvArgs...))
-	rows, err := capturerun.CreateClassFile(filepath.Join(o.Out, "rows.csv"))
+	rows, err := capturerun.CreateClassFile(filepath.Join(o.Out, rowsName))
 	if err != nil {
 		return m, err
 	}
 	defer rows.Close()
-	for _, sc := range o.List {
+	for _, sc := range list {
 		part, err := o.capture(ctx, l, sc, rows, log)
 		if part != nil {
 			m.Captures = append(m.Captures, *part)

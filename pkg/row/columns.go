@@ -54,6 +54,24 @@ const (
 	numColumns
 )
 
+// Derived columns are features computed from stored columns: never read or
+// written, only taken as model inputs (Row.Number). They follow the stored
+// columns.
+const (
+	// InitWindowCapped is init_window capped at 4096: crafted probes keep
+	// theirs (nmap and masscan send 1024, hping3 512), while every operating
+	// system's first window (Linux 29200, 64240 or 65495, Windows 8192 or
+	// 64240, macOS 65535) becomes the same value, so that a model cannot
+	// learn which OS a host runs instead of what it does.
+	InitWindowCapped Column = numColumns + iota
+	// InitOptionsCapped is init_options_len capped at 8: none (a crafted
+	// probe, or a segment in mid-stream), the MSS alone (nmap's SYN), or
+	// more (any kernel's SYN: MSS with window scale, SACK, timestamps, in
+	// each OS's own order and length).
+	InitOptionsCapped
+	numAll
+)
+
 type kind uint8
 
 const (
@@ -62,6 +80,7 @@ const (
 	kindIP
 	kindPort
 	kindInt
+	kindDerived // computed from stored columns, never read or written
 )
 
 type columnDesc struct {
@@ -78,7 +97,13 @@ type columnDesc struct {
 	second bool
 }
 
-var columns [numColumns]columnDesc
+var columns [numAll]columnDesc
+
+// derivedFrom lists, per derived column, the stored columns it needs.
+var derivedFrom = map[Column][]Column{
+	InitWindowCapped:  {InitWindow},
+	InitOptionsCapped: {InitOptLen},
+}
 
 func tcol(c Column, name string, f func(*Row) *int64) {
 	columns[c] = columnDesc{name: name, kind: kindTime, t: f,
@@ -128,15 +153,25 @@ func init() {
 	icol(CtxHosts, "ctx_hosts", func(r *Row) *int { return &r.CtxHosts })
 	icol(CtxSport, "ctx_sport", func(r *Row) *int { return &r.CtxSport })
 	icol(CtxTTLs, "ctx_ttls", func(r *Row) *int { return &r.CtxTTLs })
+	columns[InitWindowCapped] = columnDesc{name: "init_window_capped", kind: kindDerived,
+		num: func(r *Row) float64 { return float64(min(r.InitWindow, 4096)) }}
+	columns[InitOptionsCapped] = columnDesc{name: "init_options_capped", kind: kindDerived,
+		num: func(r *Row) float64 { return float64(min(r.InitOptLen, 8)) }}
 	icol(Label, "label", func(r *Row) *int { return &r.Label })
 	fcol(Score, "score", func(r *Row) *float64 { return &r.Score })
 	icol(Prediction, "prediction", func(r *Row) *int { return &r.Prediction })
 	for c := range columns {
-		byName[columns[c].name] = Column(c)
+		if Column(c) < numColumns {
+			byName[columns[c].name] = Column(c)
+		} else {
+			derivedByName[columns[c].name] = Column(c)
+		}
 	}
 }
 
-var byName = map[string]Column{}
+// byName holds the stored columns, the ones readers and writers know;
+// derivedByName the derived ones, which are only model features.
+var byName, derivedByName = map[string]Column{}, map[string]Column{}
 
 // Name is the column's header name.
 func (c Column) Name() string { return columns[c].name }
@@ -144,11 +179,32 @@ func (c Column) Name() string { return columns[c].name }
 // String implements fmt.Stringer.
 func (c Column) String() string { return c.Name() }
 
+// Derived lists the derived columns.
+func Derived() []Column {
+	var out []Column
+	for c := Column(numColumns); c < numAll; c++ {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Stored lists the stored columns column c is made of: c itself, or a
+// derived column's sources (what a reader must parse to compute it).
+func (c Column) Stored() []Column {
+	if from, ok := derivedFrom[c]; ok {
+		return from
+	}
+	return []Column{c}
+}
+
 // Numeric reports whether the column can serve as a model feature.
 func (c Column) Numeric() bool { return columns[c].num != nil }
 
 // ColumnByName looks a known column up by its header name.
 func ColumnByName(name string) (Column, bool) {
+	if c, ok := derivedByName[name]; ok {
+		return c, true
+	}
 	c, ok := byName[name]
 	return c, ok
 }
@@ -172,13 +228,16 @@ func Evidence() []Column {
 }
 
 // Portable lists the evidence whose meaning does not depend on the path
-// between the hosts, the default model's features: flag and packet counts,
-// payload sizes, the first packet's window, options, DF and flags, the kind
-// of answer, the handshake, and the initiator's context. Left out: times and
-// duration (round trips), the MSS (the MTU) and the TTL (the hop count).
+// between the hosts, nor on the operating system of a host that behaves
+// normally: the default model's features. Flag and packet counts, payload
+// sizes, the first packet's window and options capped where operating
+// systems begin (InitWindowCapped, InitOptionsCapped), its DF bit and flags,
+// the kind of answer, the handshake, and the initiator's context. Left out:
+// times and duration (round trips), the MSS (the MTU), the TTL (the hop
+// count and the OS) and the raw window and options (the OS).
 func Portable() []Column {
 	return []Column{SYN, ACK, FIN, RST, URG, PSH, Packets, SrcPackets, DstPackets, SrcBytes, DstBytes,
-		InitWindow, InitOptLen, InitDF, InitFlags, Answer, Handshake, CtxPairs, CtxFailed, CtxPorts, CtxHosts, CtxSport, CtxTTLs}
+		InitWindowCapped, InitOptionsCapped, InitDF, InitFlags, Answer, Handshake, CtxPairs, CtxFailed, CtxPorts, CtxHosts, CtxSport, CtxTTLs}
 }
 
 // TimeLayout is how times are written.

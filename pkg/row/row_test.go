@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -173,5 +174,41 @@ func TestUnparsedColumnsPassThrough(t *testing.T) {
 	want := `{"start_request_time":"2025-01-15 12:49:08.025898","duration":4.8e-05,"src_ip":"::1","SYN":3,"label":1,"note":"x, y"}` + "\n"
 	if b.String() != want {
 		t.Errorf("NDJSON pass-through:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// Derived columns are model features computed from stored columns: never
+// read or written, found by name, present wherever their sources are.
+func TestDerivedColumns(t *testing.T) {
+	r := Row{InitWindow: 65535, InitOptLen: 20}
+	for _, c := range []struct {
+		name string
+		want float64
+	}{{"init_window_capped", 4096}, {"init_options_capped", 8}} {
+		col, ok := ColumnByName(c.name)
+		if !ok || !col.Numeric() {
+			t.Fatalf("%s: not a numeric column", c.name)
+		}
+		if v, _ := r.Number(col); v != c.want {
+			t.Errorf("%s = %v, want %v", c.name, v, c.want)
+		}
+	}
+	r = Row{InitWindow: 1024, InitOptLen: 4}
+	if v, _ := r.Number(InitWindowCapped); v != 1024 {
+		t.Errorf("nmap's window capped: %v", v)
+	}
+	if !SessionSchema(false).Has(InitWindowCapped) || NewSchema([]Column{SYN}, nil).Has(InitOptionsCapped) {
+		t.Error("a derived column is there exactly when its sources are")
+	}
+	if len(Derived()) != 2 || slices.Contains(SessionSchema(true).Known, InitWindowCapped) {
+		t.Errorf("derived %v; session schema %v", Derived(), SessionSchema(true).Header())
+	}
+	// A file whose header names a derived column keeps it as an unknown one.
+	rd, err := NewReader(strings.NewReader("SYN,init_window_capped\n1,7\n"), "f", "csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rd.Schema(); len(s.Extra) != 1 || s.Extra[0] != "init_window_capped" {
+		t.Errorf("schema %v extra %v", s.Known, s.Extra)
 	}
 }

@@ -42,7 +42,17 @@ func SessionSchema(withLabel bool) *Schema {
 }
 
 // Has reports whether the stream carries column c.
-func (s *Schema) Has(c Column) bool { return c >= 0 && c < numColumns && s.has[c] }
+func (s *Schema) Has(c Column) bool {
+	if from, ok := derivedFrom[c]; ok {
+		for _, f := range from {
+			if !s.Has(f) {
+				return false
+			}
+		}
+		return true
+	}
+	return c >= 0 && c < numColumns && s.has[c]
+}
 
 // With returns a copy of s that also carries cols.
 func (s *Schema) With(cols ...Column) *Schema {

@@ -37,10 +37,14 @@ const (
 	// short lines, each answered, with pauses between them, like a
 	// terminal or a chat client.
 	ActionEcho Action = "echo"
+	// ActionPreconnect opens a connection to a served port and closes it
+	// again after a moment without sending anything, as a browser's
+	// speculative connections do.
+	ActionPreconnect Action = "preconnect"
 )
 
 // Actions lists every action, in the order a Mix is written.
-var Actions = []Action{ActionSweep, ActionKeepAlive, ActionExchange, ActionClosed, ActionEcho}
+var Actions = []Action{ActionSweep, ActionKeepAlive, ActionExchange, ActionClosed, ActionEcho, ActionPreconnect}
 
 // Mix weighs the actions of a normal client; the zero Mix is the seed's
 // (sweep 55, keepalive 25, exchange 12, closed 8; sweep 90 and closed 10
@@ -135,8 +139,10 @@ func (s *NormalStats) String() string {
 		total += n
 	}
 	kinds := fmt.Sprintf("sweep %d, keepalive %d, exchange %d, closed %d", s.ByKind[ActionSweep], s.ByKind[ActionKeepAlive], s.ByKind[ActionExchange], s.ByKind[ActionClosed])
-	if n := s.ByKind[ActionEcho]; n > 0 {
-		kinds += fmt.Sprintf(", echo %d", n)
+	for _, a := range Actions[4:] {
+		if n := s.ByKind[a]; n > 0 {
+			kinds += fmt.Sprintf(", %s %d", a, n)
+		}
 	}
 	return fmt.Sprintf("%d actions (%s): %d answered, %d refused, %d failed", total, kinds, s.OK, s.Refused, s.Failed)
 }
@@ -173,7 +179,7 @@ func (o NormalOptions) Plan(i int) NormalStep {
 	}
 	x := r.Float64() * total
 	for _, a := range Actions {
-		if x -= o.Mix[a]; x < 0 || a == ActionEcho {
+		if x -= o.Mix[a]; x < 0 || a == Actions[len(Actions)-1] {
 			switch a {
 			case ActionSweep:
 				return NormalStep{a, o.Ports.At(r.IntN(o.Ports.Len()))}
@@ -248,7 +254,7 @@ func (o NormalOptions) validate() error {
 	if o.Rate < 0 {
 		return fmt.Errorf("rate must be ≥ 0, got %g", o.Rate)
 	}
-	if (o.Mix[ActionKeepAlive] > 0 || o.Mix[ActionExchange] > 0) && len(o.Serve) == 0 {
+	if (o.Mix[ActionKeepAlive] > 0 || o.Mix[ActionExchange] > 0 || o.Mix[ActionPreconnect] > 0) && len(o.Serve) == 0 {
 		return fmt.Errorf("mix %s needs served ports", o.Mix)
 	}
 	if o.Mix[ActionEcho] > 0 && o.Echo == 0 {
@@ -309,6 +315,16 @@ func (c *Client) Do(ctx context.Context, s NormalStep) error {
 		return c.exchange(ctx, s.Port)
 	case ActionEcho:
 		return c.echo(ctx, s.Port)
+	case ActionPreconnect:
+		conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, s.Port).String())
+		if err != nil {
+			return err
+		}
+		select {
+		case <-time.After(150 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return conn.Close()
 	case ActionClosed:
 		conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, s.Port).String())
 		if err != nil {

@@ -91,11 +91,11 @@ func TestMixAndEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mix, err := ParseMix("echo=2,exchange=1")
+	mix, err := ParseMix("echo=2,exchange=1,preconnect=1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mix.String() != "exchange=1,echo=2" {
+	if mix.String() != "exchange=1,echo=2,preconnect=1" {
 		t.Errorf("mix %q", mix)
 	}
 	closed := freePort(t)
@@ -106,7 +106,7 @@ func TestMixAndEcho(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Total() != 60 || st.OK != 60 || st.ByKind[ActionEcho] < 25 || st.ByKind[ActionExchange] < 10 || st.ByKind[ActionSweep] != 0 {
+	if st.Total() != 60 || st.OK != 60 || st.ByKind[ActionEcho] < 20 || st.ByKind[ActionExchange] < 5 || st.ByKind[ActionPreconnect] < 5 || st.ByKind[ActionSweep] != 0 {
 		t.Errorf("mix run: %s (last error %v)", st, st.LastErr)
 	}
 	for _, bad := range []string{"", "echo", "echo=-1", "flood=1", "echo=0"} {

@@ -5,13 +5,15 @@
 // training and for `just eval`.
 //
 // A row is a scan (label 1) when its initiator is a scanner's address and,
-// if the scanner names ports, its dst_port is one of them: a scanner that is
-// also a client keeps its client traffic (to other ports) labelled 0.
+// if the scanner names ports, its dst_port is one of them, and if it names
+// hosts, its dst_ip is one of them: a scanner that is also a client keeps
+// its client traffic (to other ports or hosts) labelled 0.
 package truth
 
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,7 +25,9 @@ type Scanner struct {
 	Address string `json:"address"`
 	// Ports are the dst ports its scan probed ("1-1000,8080"); empty means
 	// every session it initiated is part of the scan.
-	Ports      string   `json:"ports,omitempty"`
+	Ports string `json:"ports,omitempty"`
+	// Hosts are the dst addresses its scan probed; empty means any.
+	Hosts      []string `json:"hosts,omitempty"`
 	Techniques []string `json:"techniques"` // as package alert names them: SYN, connect, FIN, NULL, XMAS, ACK/Window, Maimon, other
 	Tool       string   `json:"tool,omitempty"`
 	Targets    string   `json:"targets,omitempty"`
@@ -40,6 +44,7 @@ type compiled struct {
 	addr  netip.Addr
 	all   bool
 	ports *[1024]uint64
+	hosts []netip.Addr
 }
 
 // Compile checks scanners and prepares them for Label.
@@ -56,6 +61,13 @@ func Compile(scanners []Scanner) (*Rules, error) {
 				return nil, fmt.Errorf("scanner %s: ports %q: %v", s.Address, s.Ports, err)
 			}
 		}
+		for _, h := range s.Hosts {
+			a, err := netip.ParseAddr(h)
+			if err != nil {
+				return nil, fmt.Errorf("scanner %s: host %q: %v", s.Address, h, err)
+			}
+			c.hosts = append(c.hosts, a.Unmap())
+		}
 		r.scanners = append(r.scanners, c)
 	}
 	return r, nil
@@ -66,7 +78,8 @@ func Compile(scanners []Scanner) (*Rules, error) {
 func (r *Rules) Label(x *row.Row) (label, scanner int) {
 	src := x.SrcIP.Unmap()
 	for i, c := range r.scanners {
-		if src == c.addr && (c.all || c.ports[x.DstPort/64]&(1<<(x.DstPort%64)) != 0) {
+		if src == c.addr && (c.all || c.ports[x.DstPort/64]&(1<<(x.DstPort%64)) != 0) &&
+			(len(c.hosts) == 0 || slices.Contains(c.hosts, x.DstIP.Unmap())) {
 			return 1, i
 		}
 	}

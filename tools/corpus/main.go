@@ -27,11 +27,12 @@ people's captures (datasets/public).`
 
 type cliArgs struct {
 	cliutil.VersionFlag
-	Datasets string  `default:"datasets" help:"Directory whose subdirectories hold manifest.json files."`
-	Eval     EvalCmd `cmd:"" help:"Run pcapsess -r | scanclass | scanalert over every capture and score it against the ground truth."`
-	Rows     RowsCmd `cmd:"" help:"Write the labelled session rows of the captures (CSV) to stdout."`
-	List     ListCmd `cmd:"" help:"List the captures: name, source, class, scanners."`
-	Loso     LosoCmd `cmd:"" help:"Leave one source out: for every source, train the default model's recipe on all the others and run the pipeline over that one."`
+	Datasets string     `default:"datasets" help:"Directory whose subdirectories hold manifest.json files."`
+	Eval     EvalCmd    `cmd:"" help:"Run pcapsess -r | scanclass | scanalert over every capture and score it against the ground truth."`
+	Rows     RowsCmd    `cmd:"" help:"Write the labelled session rows of the captures (CSV) to stdout."`
+	List     ListCmd    `cmd:"" help:"List the captures: name, source, class, scanners."`
+	Loso     LosoCmd    `cmd:"" help:"Leave one source out: for every source, train the default model's recipe on all the others and run the pipeline over that one."`
+	Compose  ComposeCmd `cmd:"" help:"Put scans into other captures: each scan rewritten so that a busy client of the base capture is its scanner, merged in time order (datasets/composed)."`
 }
 
 func main() { os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
@@ -50,11 +51,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = fmt.Errorf("no labelled captures under %s", c.Datasets)
 	}
 	if err == nil {
-		switch kctx.Command() {
+		switch strings.Fields(kctx.Command())[0] {
 		case "eval":
 			err = c.Eval.run(ctx, caps, stdout, stderr)
 		case "rows":
 			err = c.Rows.run(ctx, caps, stdout)
+		case "compose":
+			err = c.Compose.run(ctx, caps, stderr)
 		case "loso":
 			err = c.Loso.run(ctx, caps, stdout, stderr)
 		case "list":
@@ -73,16 +76,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // Select picks captures by source.
 type Select struct {
 	Source []string `help:"Only captures from this source (repeatable; own/lo, public/OWNER/REPO, or a prefix like public/)."`
-	Except []string `help:"Leave out captures from this source (repeatable; prefixes too)."`
+	Except []string `help:"Leave out captures from this source, and composed captures made of it (repeatable; prefixes too)."`
 }
 
 func (s Select) keep(c *corpus.Capture) bool {
-	has := func(list []string) bool {
-		return slices.ContainsFunc(list, func(p string) bool {
-			return c.Source == p || strings.HasSuffix(p, "/") && strings.HasPrefix(c.Source, p)
-		})
+	matches := func(list []string, src string) bool {
+		return slices.ContainsFunc(list, func(p string) bool { return src == p || strings.HasSuffix(p, "/") && strings.HasPrefix(src, p) })
 	}
-	return (len(s.Source) == 0 || has(s.Source)) && !has(s.Except)
+	// A composed capture is left out with every source it is made of.
+	for _, u := range append([]string{c.Source}, c.Uses...) {
+		if matches(s.Except, u) {
+			return false
+		}
+	}
+	return len(s.Source) == 0 || matches(s.Source, c.Source)
 }
 
 // ListCmd lists the captures.

@@ -71,6 +71,9 @@ func numericNames() []string {
 			out = append(out, c.Name())
 		}
 	}
+	for _, c := range row.Derived() {
+		out = append(out, c.Name())
+	}
 	return out
 }
 

@@ -70,7 +70,7 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 	parse := []row.Column{row.Score, row.Prediction}
 	for _, f := range model.Features() {
 		if c, ok := row.ColumnByName(f); ok {
-			parse = append(parse, c)
+			parse = append(parse, c.Stored()...)
 		}
 	}
 	r, err := row.NewReaderWith(in, "stdin", c.InputFormat, row.ReaderOptions{Parse: parse})

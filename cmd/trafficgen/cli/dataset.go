@@ -23,6 +23,7 @@ import (
 type DatasetCmd struct {
 	Recipe      string        `default:"classes" enum:"classes,mixed" help:"classes: the seed's kind of set, every technique (bad.csv) and normal clients (good.csv) in captures of their own; mixed: scenarios with scans alone, scans from busy clients, crowds and ordinary clients, each saved as a pcap and labelled by its ground truth (rows.csv)."`
 	PerTech     int           `name:"per-technique" default:"600" help:"With --recipe mixed: ports each scan covers."`
+	Scenario    []string      `help:"With --recipe mixed: capture only this scenario (repeatable), keeping the other captures of OUT/manifest.json."`
 	Network     string        `default:"lo" enum:"lo,netns,delay" help:"Where to capture: lo (loopback, sources told apart by address), netns (two network namespaces joined by a veth pair, made and removed here) or delay (the same, joined by the TAP delay line: a real round trip of --rtt)."`
 	RTT         time.Duration `name:"rtt" default:"20ms" help:"With --network delay: the round-trip time the line adds (half each way)."`
 	Jitter      time.Duration `default:"0s" help:"With --network delay: each frame's one-way delay varies by up to this much (order kept)."`
@@ -125,7 +126,11 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 			return
 		}
 		if st, ok := p.DelayStats(); ok {
-			m.Link = st.String()
+			if m.Link != "" && len(c.Scenario) > 0 {
+				m.Link += fmt.Sprintf("; then for %s: %s", strings.Join(c.Scenario, ", "), st)
+			} else {
+				m.Link = st.String()
+			}
 		}
 	}
 	if c.Network != "lo" {
@@ -158,7 +163,7 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		sc := dataset.Scenarios{Out: c.Out, Pcapsess: o.Pcapsess, Trafficgen: o.Trafficgen, Window: c.Window, List: list, Log: stderr}
+		sc := dataset.Scenarios{Out: c.Out, Pcapsess: o.Pcapsess, Trafficgen: o.Trafficgen, Window: c.Window, List: list, Only: c.Scenario, Log: stderr}
 		m, err := sc.Build(ctx, l)
 		if m != nil {
 			linkStats(m)
@@ -167,6 +172,9 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 				err = werr
 			}
 			rows := filepath.Join(c.Out, "rows.csv")
+			if len(c.Scenario) > 0 {
+				rows = filepath.Join(c.Out, "rows-"+strings.Join(c.Scenario, "+")+".csv")
+			}
 			fmt.Fprintf(stderr, "%s: dataset: %d scenarios, rows.csv %d rows %s\n", tool, len(m.Captures), m.Rows(rows), counts(m, rows))
 		}
 		return err
