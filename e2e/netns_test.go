@@ -90,14 +90,14 @@ func TestLiveBusyScannerNetns(t *testing.T) {
 
 	time.Sleep(6 * time.Second) // normal traffic alone first
 	scans := []*scanCase{
-		{flag: "sS", name: "SYN", options: "-sS", source: busyAddr},
-		{flag: "sT", name: "connect", options: "-sT", source: busyAddr},
-		{flag: "sX", name: "XMAS", options: "-sX", source: busyAddr},
+		{flag: "sS", name: "SYN", options: "-sS", source: busyAddr, ports: "40200-40229"},
+		{flag: "sT", name: "connect", options: "-sT", source: busyAddr, ports: "40230-40259"},
+		{flag: "sX", name: "XMAS", options: "-sX", source: busyAddr, ports: "40260-40289"},
 	}
 	for _, s := range scans {
 		s.started = time.Now()
 		out, err := inNS(p.Scanner, append([]string{bins.Trafficgen, "scan", "--target", target.String(), "--technique", s.flag,
-			"--ports", "40200-40229", "--timing", "4"}, allow...)...).CombinedOutput()
+			"--ports", s.ports, "--timing", "4"}, allow...)...).CombinedOutput()
 		s.ended = time.Now()
 		if err != nil {
 			t.Fatalf("trafficgen scan -%s: %v\n%s", s.flag, err, out)

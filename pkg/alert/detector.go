@@ -224,11 +224,21 @@ func (e *Event) Ratio() float64 {
 	return float64(a) / float64(n)
 }
 
-// Summary names the techniques for a signature: "SYN", "FIN+XMAS".
+// Summary names the techniques for a signature: "SYN", "FIN+XMAS". A
+// technique seen in under a twentieth of the sessions the largest one has
+// is left out of it (the record's techniques still count it): a handful of
+// the scanner's own ordinary sessions that the model took for probes must
+// not rename a 600-port SYN scan "connect+SYN".
 func (e *Event) Summary() string {
+	most := 0
+	for _, t := range e.Techniques {
+		if t.Tech != Other {
+			most = max(most, t.Sessions)
+		}
+	}
 	s := ""
 	for i, t := range e.Techniques {
-		if t.Tech == Other && len(e.Techniques) > 1 {
+		if t.Tech == Other && len(e.Techniques) > 1 || 20*t.Sessions < most {
 			continue
 		}
 		if i > 0 && s != "" {

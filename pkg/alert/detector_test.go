@@ -528,3 +528,22 @@ func TestStartTimeIgnoresArrivalOrder(t *testing.T) {
 		t.Errorf("start at %d and %d, want %d", a[0].Time, b[0].Time, inOrder[4].r.EndResponse)
 	}
 }
+
+// A few of a busy scanner's own sessions that the model took for probes do
+// not rename its scan; techniques of a real mix keep their names.
+func TestSummaryLeavesOutStrays(t *testing.T) {
+	for _, c := range []struct {
+		techs []TechCount
+		want  string
+	}{
+		{[]TechCount{{SYN, 600}, {Connect, 6}}, "SYN"},
+		{[]TechCount{{Connect, 300}, {XMAS, 280}}, "connect+XMAS"},
+		{[]TechCount{{FIN, 10}, {Other, 300}}, "FIN"},
+		{[]TechCount{{Other, 5}}, "other"},
+	} {
+		e := Event{Techniques: c.techs}
+		if got := e.Summary(); got != c.want {
+			t.Errorf("%v: %q, want %q", c.techs, got, c.want)
+		}
+	}
+}

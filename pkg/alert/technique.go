@@ -75,6 +75,8 @@ func (t Tech) Options() string {
 //	2+  2+  -   1+  -     SYN → SYN/ACK → ACK → RST/ACK (open)        connect
 //	2+  2+  +   1+  P     same, the service sent a banner and FIN     connect ***
 //	                      first (src_bytes = 0, evidence only)
+//	2+  2+  2   -   *     handshake, then FIN both ways, no byte      connect ****
+//	                      from the initiator (evidence only)
 //	-   -   +   -   -     FIN, unanswered (open|filtered)             FIN
 //	-   1+  +   1+  -     FIN → RST/ACK (closed), or FIN/ACK → RST    FIN or Maimon **
 //	-   1+  +   -   -     FIN/ACK, unanswered                         Maimon
@@ -101,6 +103,12 @@ func (t Tech) Options() string {
 //
 // *** nmap-sT-banner.pcap: -sT against a service that greets first.
 //
+// **** Not nmap (which resets), but a connect() scanner that closes its
+// probes politely: the Windows worm of cisco-smb.pcap (datasets/public)
+// sweeps port 445 so. Only sessions the model called anomalous are
+// classified at all; a browser's unused speculative connections have the
+// same flags and are its to tell apart.
+//
 // -sA and -sW send identical probes and cannot be told apart.
 func Classify(r *row.Row) Tech {
 	s, a, f, rst, u, p := r.SYN, r.ACK, r.FIN, r.RST, r.URG, r.PSH
@@ -115,6 +123,11 @@ func Classify(r *row.Row) Tech {
 			// connect() probe with data and a FIN before nmap's reset:
 			// still a probe if the initiator sent no byte and reset.
 			if evidence && r.SrcBytes == 0 && rst >= 1 && s >= 2 {
+				return Connect
+			}
+			// A connect() scanner that closes politely (FIN, no reset)
+			// after a completed handshake, having sent no byte.
+			if evidence && r.SrcBytes == 0 && r.Handshake == 1 && rst == 0 {
 				return Connect
 			}
 			return Other

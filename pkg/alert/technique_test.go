@@ -16,6 +16,7 @@ type flagCase struct {
 	packets, optLen, wn int  // evidence; packets 0 = harvester row without evidence
 	dst                 int  // dst_packets
 	srcBytes            int  // src_bytes
+	hs                  int  // handshake
 	resp                bool // a response time was recorded (SYN+ACK, RST+ACK)
 	want                Tech
 }
@@ -63,7 +64,10 @@ var techniqueTable = []flagCase{
 	{name: "sN closed, evidence", a: 1, r: 1, packets: 2, dst: 1, resp: true, wn: 1024, want: NULL},
 	{name: "sA/sW, evidence", a: 1, r: 1, packets: 2, dst: 1, wn: 1024, want: ACKWindow},
 	// not a probe
-	{name: "HTTP GET, curl", s: 2, a: 11, f: 2, p: 3, packets: 12, optLen: 20, wn: 65495, want: Other},
+	{name: "HTTP GET, curl", s: 2, a: 11, f: 2, p: 3, packets: 12, optLen: 20, wn: 65495, srcBytes: 78, hs: 1, want: Other},
+	// a connect() scanner that closes politely (a worm's SMB sweep, cisco-smb.pcap)
+	{name: "connect probe closed with FIN, no byte sent", s: 2, a: 5, f: 2, packets: 6, optLen: 12, wn: 8192, hs: 1, want: Connect},
+	{name: "same, the service greeted (banner)", s: 2, a: 6, f: 2, p: 1, packets: 7, optLen: 12, wn: 8192, hs: 1, want: Connect},
 	{name: "HTTP GET reset by the client", s: 2, a: 5, p: 2, r: 1, packets: 7, srcBytes: 78, optLen: 20, wn: 65495, want: Other},
 	{name: "sT open, banner first (SSH)", s: 2, a: 6, f: 1, r: 1, p: 1, packets: 7, optLen: 20, wn: 65495, want: Connect},
 	{name: "banner and reset, seed row", s: 2, a: 6, f: 1, r: 1, p: 1, want: Other},
@@ -77,7 +81,7 @@ var techniqueTable = []flagCase{
 func TestTechniqueTable(t *testing.T) {
 	for _, c := range techniqueTable {
 		r := row.Row{SYN: c.s, ACK: c.a, FIN: c.f, RST: c.r, URG: c.u, PSH: c.p,
-			Packets: c.packets, InitOptLen: c.optLen, InitWindow: c.wn, DstPackets: c.dst, SrcBytes: c.srcBytes}
+			Packets: c.packets, InitOptLen: c.optLen, InitWindow: c.wn, DstPackets: c.dst, SrcBytes: c.srcBytes, Handshake: c.hs}
 		if c.resp {
 			r.StartResponse = t0
 		}

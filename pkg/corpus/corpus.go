@@ -10,10 +10,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"scanwatch/pkg/capture"
 	"scanwatch/pkg/row"
@@ -128,6 +132,28 @@ func Load(dir string) ([]Capture, error) {
 // Rows reads the capture as pcapsess -r does with cfg and hands every
 // session row, labelled by the ground truth, to emit (the row is reused).
 func Rows(ctx context.Context, c *Capture, cfg session.Config, emit func(r *row.Row, scanner int) error) error {
+	return rows(ctx, c, cfg, Both, emit)
+}
+
+// Half is which packets of a capture a one-way view keeps.
+type Half int
+
+const (
+	Both       Half = iota
+	ClientHalf      // packets from the higher TCP port to the lower: what clients send
+	ServerHalf      // packets from the lower TCP port to the higher: what servers send
+)
+
+// OneWayRows is Rows over one half of the capture's packets, as a sensor
+// on an asymmetric route (or a SPAN of one direction) sees them: sessions
+// whose answers were never seen, and sessions that start mid-stream with
+// the server's packets. Training on them keeps a model from taking such
+// sessions for unanswered probes.
+func OneWayRows(ctx context.Context, c *Capture, cfg session.Config, half Half, emit func(r *row.Row, scanner int) error) error {
+	return rows(ctx, c, cfg, half, emit)
+}
+
+func rows(ctx context.Context, c *Capture, cfg session.Config, half Half, emit func(r *row.Row, scanner int) error) error {
 	src, err := capture.OpenFile(c.Path, nil)
 	if err != nil {
 		return err
@@ -142,8 +168,37 @@ func Rows(ctx context.Context, c *Capture, cfg session.Config, emit func(r *row.
 		r.Label = label
 		return emit(r, sc)
 	})
-	if err := t.Run(ctx, src, dec, session.RunOptions{}); err != nil {
+	if half == Both {
+		err = t.Run(ctx, src, dec, session.RunOptions{})
+	} else {
+		err = oneWay(src, src.Link, half, func(data []byte, ts int64) error { return t.Packet(data, ts, dec) })
+		if err == nil {
+			err = t.Flush()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", c.Path, err)
 	}
 	return nil
+}
+
+// oneWay hands f the TCP packets of src that go the half's way.
+func oneWay(src gopacket.PacketDataSource, link layers.LinkType, half Half, f func(data []byte, ts int64) error) error {
+	for {
+		data, ci, err := src.ReadPacketData()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p := gopacket.NewPacket(data, link, gopacket.Lazy)
+		tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+		if !ok || tcp.SrcPort == tcp.DstPort || (tcp.SrcPort > tcp.DstPort) != (half == ClientHalf) {
+			continue
+		}
+		if err := f(data, session.Microseconds(ci.Timestamp.UnixNano())); err != nil {
+			return err
+		}
+	}
 }

@@ -19,18 +19,21 @@ var AllTechniques = []string{"sT", "sS", "sF", "sN", "sX", "sA", "sW", "sM"}
 //   - every technique from a host that is at the same time a busy client
 //     (a curl loop, keep-alive HTTP and an interactive echo session, 50
 //     actions/s), on ports its client traffic never uses;
+//   - small scans of a few dozen ports, alone and from a busy client;
+//   - six techniques one after another from one host, alone and busy;
 //   - sweeps: a few ports over many hosts (SYN and connect), and over hosts
 //     that never answer where the network has them;
 //   - a crowd of clients with two scanners among them;
 //   - ordinary clients on their own: busy keep-alive, a curl loop, slow 1/s
 //     clients, refused connections at 4/s, interactive sessions, parallel
-//     bursts, speculative connections closed unused, and (where there are
+//     bursts, speculative connections closed unused, TCP health checks,
+//     and (where there are
 //     silent hosts) a client whose attempts to a few unreachable hosts time
 //     out, as a browser's do without a working IPv6 route;
 //   - slow raw scans, one probe a second.
 //
 // perTech is how many ports each scan covers.
-func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) ([]Scenario, error) {
+func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) (Recipe, error) {
 	var err error
 	src := func() netip.Addr {
 		if err != nil {
@@ -62,10 +65,48 @@ func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) ([]S
 			scan(b, t, ports(1, perTech), 2*time.Second),
 		}})
 	}
+	// Small scans: a few dozen ports, over in milliseconds (the e2e test's
+	// size), alone and from a busy client; a connect scan of 10 ports.
+	for _, sm := range []struct {
+		name, tech, ports string
+		busy              bool
+	}{
+		{"small-sT-10", "sT", "40100-40109", false},
+		{"small-sT", "sT", "40100-40130", false},
+		{"small-sS", "sS", "40100-40130", false},
+		{"busy-small-sT", "sT", "40100-40130", true},
+	} {
+		a := src()
+		actors := []Actor{scan(a, sm.tech, sm.ports, 0)}
+		if sm.busy {
+			actors[0].Start = 2 * time.Second
+			actors = append(actors, client(a, busyMix, 50, 4, 6*time.Second, 70))
+		}
+		list = append(list, Scenario{Name: sm.name, Actors: actors})
+	}
+	// One host running technique after technique, 3 s apart, on ports of
+	// its own each (a service contacted again within the context window is
+	// no first contact): alone, and while it is a busy client.
+	for _, busy := range []bool{false, true} {
+		a := src()
+		var actors []Actor
+		for i, t := range []string{"sS", "sT", "sX", "sF", "sN", "sA"} {
+			actors = append(actors, scan(a, t, ports(1+60*i, 60), time.Duration(i)*3*time.Second))
+		}
+		name := "sequence"
+		if busy {
+			name = "busy-sequence"
+			actors = append(actors, client(a, busyMix, 50, 4, 18*time.Second, 71))
+		}
+		list = append(list, Scenario{Name: name, Actors: actors})
+	}
 	hosts, herr := l.Hosts(ctx, 24)
 	if herr != nil {
-		return nil, herr
+		return Recipe{}, herr
 	}
+	// Ordinary clients talk to many hosts, as browsers do: the target and
+	// the first twelve other hosts, which serve as the target does.
+	web := func(a Actor) Actor { a.Also = hosts[:12]; return a }
 	for _, t := range []string{"sS", "sT"} {
 		a := scan(src(), t, "21,22,80,443,445,3389", 0)
 		a.Target, a.Also = hosts[0], hosts[1:]
@@ -96,22 +137,28 @@ func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) ([]S
 		scan(src(), "sT", ports(1+half, half), 3*time.Second),
 	}})
 	list = append(list,
-		Scenario{Name: "normal-keepalive", Actors: []Actor{client(src(), "keepalive=1", 40, 4, 10*time.Second, 40)}},
-		Scenario{Name: "normal-curl", Actors: []Actor{client(src(), "exchange=1", 20, 2, 10*time.Second, 41)}},
+		Scenario{Name: "normal-keepalive", Actors: []Actor{web(client(src(), "keepalive=1", 40, 4, 10*time.Second, 40))}},
+		Scenario{Name: "normal-curl", Actors: []Actor{web(client(src(), "exchange=1", 20, 2, 10*time.Second, 41))}},
 		// The harvester's client at 1/s and 4/s: GETs to random ports of a
 		// range where almost nothing listens, so mostly refused.
 		Scenario{Name: "normal-slow", Actors: []Actor{
-			client(src(), "exchange=2,keepalive=1", 1, 1, 20*time.Second, 42),
+			web(client(src(), "exchange=2,keepalive=1", 1, 1, 20*time.Second, 42)),
 			client(src(), "sweep=55,keepalive=25,exchange=12,closed=8", 1, 1, 20*time.Second, 47),
 		}},
 		Scenario{Name: "normal-refused", Actors: []Actor{
 			client(src(), "sweep=9,closed=1", 4, 1, 15*time.Second, 43),
 			client(src(), "closed=1,exchange=1", 4, 1, 15*time.Second, 44),
 		}},
-		Scenario{Name: "normal-echo", Actors: []Actor{client(src(), "echo=1", 5, 2, 10*time.Second, 45)}},
-		Scenario{Name: "normal-burst", Actors: []Actor{client(src(), "exchange=3,keepalive=1", 60, 8, 8*time.Second, 46)}},
+		Scenario{Name: "normal-echo", Actors: []Actor{web(client(src(), "echo=1", 5, 2, 10*time.Second, 45))}},
+		Scenario{Name: "normal-burst", Actors: []Actor{web(client(src(), "exchange=3,keepalive=1", 60, 8, 8*time.Second, 46))}},
 		// A browser's speculative connections: opened, then closed unused.
-		Scenario{Name: "normal-preconnect", Actors: []Actor{client(src(), "preconnect=3,exchange=2,keepalive=1", 15, 6, 10*time.Second, 48)}},
+		Scenario{Name: "normal-preconnect", Actors: []Actor{web(client(src(), "preconnect=3,exchange=2,keepalive=1", 15, 6, 10*time.Second, 48))}},
+		// TCP health checks (connect, close at once) of the served ports
+		// at 3/s, beside a client of the same services.
+		Scenario{Name: "normal-healthcheck", Actors: []Actor{
+			client(src(), "check=1", 3, 1, 12*time.Second, 49),
+			client(src(), "check=1,exchange=1,keepalive=1", 10, 2, 12*time.Second, 60),
+		}},
 	)
 	var slow []Actor
 	for i, t := range []string{"sS", "sF", "sX", "sN"} {
@@ -120,5 +167,12 @@ func Mixed(ctx context.Context, l capturerun.Launcher, perTech, timing int) ([]S
 		slow = append(slow, a)
 	}
 	list = append(list, Scenario{Name: "slow", Actors: slow})
-	return list, err
+	return Recipe{Scenarios: list, Hosts: hosts}, err
+}
+
+// Recipe is a list of scenarios and the hosts beside the target that serve
+// as it does (their servers run for the whole data set).
+type Recipe struct {
+	Scenarios []Scenario
+	Hosts     []netip.Addr
 }

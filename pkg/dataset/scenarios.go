@@ -67,6 +67,9 @@ type Scenarios struct {
 	Trafficgen string
 	Window     time.Duration
 	List       []Scenario
+	// Serve are more hosts beside the target whose servers run for the
+	// whole data set (Recipe.Hosts).
+	Serve []netip.Addr
 	// Only, when set, captures just the scenarios it names and keeps the
 	// other captures of an existing OUT/manifest.json (their rows are not
 	// remade: they are in the pcaps).
@@ -111,6 +114,9 @@ func (o Scenarios) Build(ctx context.Context, l capturerun.Launcher) (m *capture
 	target := l.Target()
 	srvArgs := append([]string{"serve", "--target", target.String(), "--ports", portList(HTTPPorts),
 		"--echo", strconv.Itoa(int(EchoPort))}, allowTarget(target)...)
+	for _, h := range o.Serve {
+		srvArgs = append(append(srvArgs, "--also", h.String()), allowTarget(h)...)
+	}
 	_, stop, err := startServer(l.Command(ctx, capturerun.Target, o.Trafficgen, srvArgs...), log)
 	if err != nil {
 		return m, err
@@ -185,6 +191,9 @@ func (o Scenarios) capture(ctx context.Context, l capturerun.Launcher, sc Scenar
 				"--seed", strconv.FormatUint(a.Seed, 10)}
 			if a.Timeout > 0 {
 				args = append(args, "--timeout", a.Timeout.String())
+			}
+			for _, h := range a.Also {
+				args = append(append(args, "--also", h.String()), allowTarget(h)...)
 			}
 		}
 		if a.Source.IsValid() {

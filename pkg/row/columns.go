@@ -48,6 +48,7 @@ const (
 	CtxHosts
 	CtxSport
 	CtxTTLs
+	CtxBurst
 	Label
 	Score
 	Prediction
@@ -153,6 +154,7 @@ func init() {
 	icol(CtxHosts, "ctx_hosts", func(r *Row) *int { return &r.CtxHosts })
 	icol(CtxSport, "ctx_sport", func(r *Row) *int { return &r.CtxSport })
 	icol(CtxTTLs, "ctx_ttls", func(r *Row) *int { return &r.CtxTTLs })
+	icol(CtxBurst, "ctx_burst", func(r *Row) *int { return &r.CtxBurst })
 	columns[InitWindowCapped] = columnDesc{name: "init_window_capped", kind: kindDerived,
 		num: func(r *Row) float64 { return float64(min(r.InitWindow, 4096)) }}
 	columns[InitOptionsCapped] = columnDesc{name: "init_options_capped", kind: kindDerived,
@@ -220,8 +222,8 @@ func Harvester() []Column {
 
 // Evidence lists the columns pcapsess writes after the harvester's.
 func Evidence() []Column {
-	out := make([]Column, 0, CtxTTLs-Packets+1)
-	for c := Packets; c <= CtxTTLs; c++ {
+	out := make([]Column, 0, CtxBurst-Packets+1)
+	for c := Packets; c <= CtxBurst; c++ {
 		out = append(out, c)
 	}
 	return out
@@ -237,7 +239,7 @@ func Evidence() []Column {
 // count and the OS) and the raw window and options (the OS).
 func Portable() []Column {
 	return []Column{SYN, ACK, FIN, RST, URG, PSH, Packets, SrcPackets, DstPackets, SrcBytes, DstBytes,
-		InitWindowCapped, InitOptionsCapped, InitDF, InitFlags, Answer, Handshake, CtxPairs, CtxFailed, CtxPorts, CtxHosts, CtxSport, CtxTTLs}
+		InitWindowCapped, InitOptionsCapped, InitDF, InitFlags, Answer, Handshake, CtxPairs, CtxFailed, CtxPorts, CtxHosts, CtxSport, CtxTTLs, CtxBurst}
 }
 
 // TimeLayout is how times are written.

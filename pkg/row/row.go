@@ -58,6 +58,7 @@ type Row struct {
 	CtxHosts  int     // of them, to this session's dst_port (a horizontal sweep)
 	CtxSport  int     // of them, from this session's src_port (raw scanners keep one)
 	CtxTTLs   int     // distinct TTLs of their first packets (raw scanners vary it)
+	CtxBurst  int     // of them, those that started within 0.5 s of this session's start
 
 	Label      int
 	Score      float64
@@ -81,6 +82,11 @@ func (r *Row) CopyFrom(src *Row) {
 	*r = *src
 	r.Extra = extra
 }
+
+// SentPayload reports whether the initiator sent TCP payload: a session
+// that no TCP port-scan technique makes (nmap's probes, and the ACK and RST
+// that end a connect scan's handshake, carry none).
+func (r *Row) SentPayload() bool { return r.SrcBytes > 0 }
 
 // IsRaw reports whether column c holds unparsed input text (its typed
 // field is then zero).

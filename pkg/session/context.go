@@ -1,5 +1,7 @@
 package session
 
+import "time"
+
 // The initiator's context (the ctx_* columns): its first contacts, that is
 // the distinct (dst_ip, dst_port) it opened sessions to within the context
 // window, each with whether it was ever answered by anything but RST.
@@ -153,13 +155,19 @@ func (c *contexts) answered(s *session) {
 
 // values are a session's ctx_* columns.
 type values struct {
-	pairs, ports, hosts, sport, ttls int
-	failed                           float64
+	pairs, ports, hosts, sport, ttls, burst int
+	failed                                  float64
 }
 
+// burstSpan is how close to a session's start ctx_burst counts first
+// contacts: nmap at its default timings opens dozens of probes within a few
+// milliseconds, a client's refused or failed connections come a few a
+// second, a browser's page a handful at once.
+const burstSpan = int64(500 * time.Millisecond)
+
 // of returns the context of the session from src to (dst, dport) from
-// sport, written at packet time t.
-func (c *contexts) of(src, dst [16]byte, sport, dport uint16, t int64) values {
+// sport, which started at packet time first and is written at t.
+func (c *contexts) of(src, dst [16]byte, sport, dport uint16, first, t int64) values {
 	it := c.m[src]
 	if it == nil {
 		return values{}
@@ -176,7 +184,23 @@ func (c *contexts) of(src, dst [16]byte, sport, dport uint16, t int64) values {
 		hosts:  int(it.ports[dport]),
 		sport:  int(it.sports[sport]),
 		ttls:   len(it.ttls),
+		burst:  int(it.search(first+burstSpan+1) - it.search(first-burstSpan)),
 	}
+}
+
+// search returns the first sequence number in [head, tail) whose contact
+// started at or after ts (tail if none): contacts are in packet-time order.
+func (it *initiator) search(ts int64) uint64 {
+	lo, hi := it.head, it.tail
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if it.at(mid).ts < ts {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // sweep drops initiators with no contact left in the window, once per

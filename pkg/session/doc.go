@@ -54,9 +54,11 @@
 // the fraction refused or never answered (ctx_failed), how many to this
 // session's dst_ip (ctx_ports, a vertical sweep) and to its dst_port
 // (ctx_hosts, a horizontal sweep), how many from its src_port (ctx_sport:
-// raw scanners keep one source port, kernels pick a new one per connection)
-// and how many distinct TTLs their first packets had (ctx_ttls: nmap draws a
-// random TTL per probe). Counting distinct services instead of sessions keeps
+// raw scanners keep one source port, kernels pick a new one per connection),
+// how many distinct TTLs their first packets had (ctx_ttls: nmap draws a
+// random TTL per probe) and how many began within 0.5 s of this session's
+// start (ctx_burst: nmap opens dozens of probes within milliseconds, a
+// client's failing connections come a few a second). Counting distinct services instead of sessions keeps
 // a scanner that is also a busy client from hiding its scan in its own
 // traffic.
 //

@@ -461,8 +461,8 @@ func (t *Table) fill(r *row.Row, s *session) {
 	if s.handshake {
 		r.Handshake = 1
 	}
-	v := t.ctx.of(src, dst, sp, dp, t.deadline(s))
-	r.CtxPairs, r.CtxPorts, r.CtxHosts, r.CtxSport, r.CtxTTLs = v.pairs, v.ports, v.hosts, v.sport, v.ttls
+	v := t.ctx.of(src, dst, sp, dp, s.first, t.deadline(s))
+	r.CtxPairs, r.CtxPorts, r.CtxHosts, r.CtxSport, r.CtxTTLs, r.CtxBurst = v.pairs, v.ports, v.hosts, v.sport, v.ttls, v.burst
 	// Six decimals: enough for a fraction of at most 4096 contacts, and
 	// rows stay short.
 	r.CtxFailed = math.Round(v.failed*1e6) / 1e6

@@ -333,7 +333,7 @@ func TestContext(t *testing.T) {
 	// unanswered (all but the loop's and open port 5), 11 ports on srv, one
 	// host per port, 10 from port 40000, 11 TTLs (the loop's 64 and 40..49).
 	for _, r := range scan {
-		if r.CtxPairs != 11 || r.CtxFailed != 0.818182 || r.CtxPorts != 11 || r.CtxHosts != 1 || r.CtxSport != 10 || r.CtxTTLs != 11 {
+		if r.CtxPairs != 11 || r.CtxFailed != 0.818182 || r.CtxPorts != 11 || r.CtxHosts != 1 || r.CtxSport != 10 || r.CtxTTLs != 11 || r.CtxBurst != 11 {
 			t.Errorf("scan row to port %d: pairs %d failed %v ports %d hosts %d sport %d ttls %d", r.DstPort,
 				r.CtxPairs, r.CtxFailed, r.CtxPorts, r.CtxHosts, r.CtxSport, r.CtxTTLs)
 		}
@@ -346,7 +346,7 @@ func TestContext(t *testing.T) {
 			t.Errorf("loop row from port %d: %+v", r.SrcPort, r)
 		}
 	}
-	if late.CtxPairs != 1 || late.CtxFailed != 1 || late.CtxPorts != 1 || late.CtxTTLs != 1 {
+	if late.CtxPairs != 1 || late.CtxFailed != 1 || late.CtxPorts != 1 || late.CtxTTLs != 1 || late.CtxBurst != 1 {
 		t.Errorf("after the window: %+v", late)
 	}
 }

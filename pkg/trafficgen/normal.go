@@ -41,10 +41,13 @@ const (
 	// again after a moment without sending anything, as a browser's
 	// speculative connections do.
 	ActionPreconnect Action = "preconnect"
+	// ActionCheck opens a connection to a served port and closes it at
+	// once, as a load balancer's or a monitor's TCP health check does.
+	ActionCheck Action = "check"
 )
 
 // Actions lists every action, in the order a Mix is written.
-var Actions = []Action{ActionSweep, ActionKeepAlive, ActionExchange, ActionClosed, ActionEcho, ActionPreconnect}
+var Actions = []Action{ActionSweep, ActionKeepAlive, ActionExchange, ActionClosed, ActionEcho, ActionPreconnect, ActionCheck}
 
 // Mix weighs the actions of a normal client; the zero Mix is the seed's
 // (sweep 55, keepalive 25, exchange 12, closed 8; sweep 90 and closed 10
@@ -99,6 +102,10 @@ type NormalOptions struct {
 	Seed        uint64
 	Mix         Mix    // nil: the seed's mix
 	Echo        uint16 // port of the echo server (ActionEcho); 0 = none
+	// Also are more hosts, serving as Target does: each action of a Mix
+	// goes to one of Target and Also, drawn like the action, as a browser's
+	// requests go to many sites.
+	Also []netip.Addr
 }
 
 // NormalStats count what happened, per action.
@@ -158,6 +165,7 @@ func (s *NormalStats) Total() int {
 type NormalStep struct {
 	Action Action
 	Port   uint16
+	Host   netip.Addr // zero: the client's target
 }
 
 // PlanNormal draws the i-th action of a seeded stream: the same seed gives
@@ -178,17 +186,23 @@ func (o NormalOptions) Plan(i int) NormalStep {
 		total += o.Mix[a]
 	}
 	x := r.Float64() * total
+	var host netip.Addr
+	if n := len(o.Also); n > 0 {
+		if i := r.IntN(n + 1); i > 0 {
+			host = o.Also[i-1]
+		}
+	}
 	for _, a := range Actions {
 		if x -= o.Mix[a]; x < 0 || a == Actions[len(Actions)-1] {
 			switch a {
 			case ActionSweep:
-				return NormalStep{a, o.Ports.At(r.IntN(o.Ports.Len()))}
+				return NormalStep{Action: a, Port: o.Ports.At(r.IntN(o.Ports.Len())), Host: host}
 			case ActionClosed:
-				return NormalStep{a, closedPort(r, o.Ports, o.Serve)}
+				return NormalStep{Action: a, Port: closedPort(r, o.Ports, o.Serve), Host: host}
 			case ActionEcho:
-				return NormalStep{a, o.Echo}
+				return NormalStep{Action: a, Port: o.Echo, Host: host}
 			default:
-				return NormalStep{a, o.Serve[r.IntN(len(o.Serve))]}
+				return NormalStep{Action: a, Port: o.Serve[r.IntN(len(o.Serve))], Host: host}
 			}
 		}
 	}
@@ -199,20 +213,20 @@ func drawNormal(r *rand.Rand, ports PortSet, serve []uint16) NormalStep {
 	sweep := func() uint16 { return ports.At(r.IntN(ports.Len())) }
 	if len(serve) == 0 {
 		if r.Float64() < 0.9 {
-			return NormalStep{ActionSweep, sweep()}
+			return NormalStep{Action: ActionSweep, Port: sweep()}
 		}
-		return NormalStep{ActionClosed, closedPort(r, ports, serve)}
+		return NormalStep{Action: ActionClosed, Port: closedPort(r, ports, serve)}
 	}
 	x := r.Float64()
 	switch {
 	case x < 0.55:
-		return NormalStep{ActionSweep, sweep()}
+		return NormalStep{Action: ActionSweep, Port: sweep()}
 	case x < 0.80:
-		return NormalStep{ActionKeepAlive, serve[r.IntN(len(serve))]}
+		return NormalStep{Action: ActionKeepAlive, Port: serve[r.IntN(len(serve))]}
 	case x < 0.92:
-		return NormalStep{ActionExchange, serve[r.IntN(len(serve))]}
+		return NormalStep{Action: ActionExchange, Port: serve[r.IntN(len(serve))]}
 	default:
-		return NormalStep{ActionClosed, closedPort(r, ports, serve)}
+		return NormalStep{Action: ActionClosed, Port: closedPort(r, ports, serve)}
 	}
 }
 
@@ -254,7 +268,7 @@ func (o NormalOptions) validate() error {
 	if o.Rate < 0 {
 		return fmt.Errorf("rate must be ≥ 0, got %g", o.Rate)
 	}
-	if (o.Mix[ActionKeepAlive] > 0 || o.Mix[ActionExchange] > 0 || o.Mix[ActionPreconnect] > 0) && len(o.Serve) == 0 {
+	if (o.Mix[ActionKeepAlive] > 0 || o.Mix[ActionExchange] > 0 || o.Mix[ActionPreconnect] > 0 || o.Mix[ActionCheck] > 0) && len(o.Serve) == 0 {
 		return fmt.Errorf("mix %s needs served ports", o.Mix)
 	}
 	if o.Mix[ActionEcho] > 0 && o.Echo == 0 {
@@ -298,8 +312,13 @@ func (c *Client) Close() {
 	c.keepAlive.CloseIdleConnections()
 }
 
-func (c *Client) url(port uint16, path string) string {
-	return "http://" + netip.AddrPortFrom(c.target, port).String() + path
+// addr is where step s goes.
+func (c *Client) addr(s NormalStep) string {
+	host := s.Host
+	if !host.IsValid() {
+		host = c.target
+	}
+	return netip.AddrPortFrom(host, s.Port).String()
 }
 
 // Do performs one action and returns its error (ECONNREFUSED for a closed port).
@@ -308,25 +327,27 @@ func (c *Client) Do(ctx context.Context, s NormalStep) error {
 	defer cancel()
 	switch s.Action {
 	case ActionSweep:
-		return c.get(ctx, c.sweep, s.Port)
+		return c.get(ctx, c.sweep, c.addr(s))
 	case ActionKeepAlive:
-		return c.get(ctx, c.keepAlive, s.Port)
+		return c.get(ctx, c.keepAlive, c.addr(s))
 	case ActionExchange:
-		return c.exchange(ctx, s.Port)
+		return c.exchange(ctx, c.addr(s))
 	case ActionEcho:
-		return c.echo(ctx, s.Port)
-	case ActionPreconnect:
-		conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, s.Port).String())
+		return c.echo(ctx, c.addr(s))
+	case ActionPreconnect, ActionCheck:
+		conn, err := c.dialer.DialContext(ctx, "tcp", c.addr(s))
 		if err != nil {
 			return err
 		}
-		select {
-		case <-time.After(150 * time.Millisecond):
-		case <-ctx.Done():
+		if s.Action == ActionPreconnect {
+			select {
+			case <-time.After(150 * time.Millisecond):
+			case <-ctx.Done():
+			}
 		}
 		return conn.Close()
 	case ActionClosed:
-		conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, s.Port).String())
+		conn, err := c.dialer.DialContext(ctx, "tcp", c.addr(s))
 		if err != nil {
 			return err
 		}
@@ -335,8 +356,8 @@ func (c *Client) Do(ctx context.Context, s NormalStep) error {
 	return fmt.Errorf("unknown action %q", s.Action)
 }
 
-func (c *Client) get(ctx context.Context, hc *http.Client, port uint16) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(port, "/"), nil)
+func (c *Client) get(ctx context.Context, hc *http.Client, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
 	if err != nil {
 		return err
 	}
@@ -350,8 +371,8 @@ func (c *Client) get(ctx context.Context, hc *http.Client, port uint16) error {
 	return err
 }
 
-func (c *Client) exchange(ctx context.Context, port uint16) error {
-	conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, port).String())
+func (c *Client) exchange(ctx context.Context, addr string) error {
+	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -359,8 +380,7 @@ func (c *Client) exchange(ctx context.Context, port uint16) error {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	host := netip.AddrPortFrom(c.target, port).String()
-	if _, err := io.WriteString(conn, "GET /exchange HTTP/1.0\r\nHost: "+host+"\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "GET /exchange HTTP/1.0\r\nHost: "+addr+"\r\n\r\n"); err != nil {
 		return err
 	}
 	_, err = io.Copy(io.Discard, io.LimitReader(conn, 1<<20))
@@ -369,8 +389,8 @@ func (c *Client) exchange(ctx context.Context, port uint16) error {
 
 // echo sends three short lines to the echo server, reading each answer,
 // 30 ms apart, then closes.
-func (c *Client) echo(ctx context.Context, port uint16) error {
-	conn, err := c.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(c.target, port).String())
+func (c *Client) echo(ctx context.Context, addr string) error {
+	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type LosoCmd struct {
 	Features string `default:"portable" help:"modelpick --features."`
 	Model    string `default:"GBDT(210)" help:"modelpick --model."`
 	Keep     string `help:"Keep the per-source models and rows in this directory."`
+	OneWay   bool   `name:"one-way" default:"true" negatable:"" help:"Train on the captures' one-way views too (corpus rows --one-way), as just train does."`
 }
 
 func (c *LosoCmd) run(ctx context.Context, caps []corpus.Capture, stdout, stderr io.Writer) error {
@@ -57,8 +58,12 @@ func (c *LosoCmd) run(ctx context.Context, caps []corpus.Capture, stdout, stderr
 		tag := strings.NewReplacer("/", "_").Replace(src)
 		rows := filepath.Join(dir, tag+".train.csv")
 		model := filepath.Join(dir, tag+".model.txt")
-		script := fmt.Sprintf("%q --datasets %q rows --except %q | %q --balance - > %q && %q %q --features %s --candidates %q --model %q --export %q",
-			self, datasets, src, filepath.Join(c.Bin, "csvmerge"), rows, filepath.Join(c.Bin, "modelpick"), rows, c.Features, c.Model, c.Model, model)
+		oneWay := ""
+		if c.OneWay {
+			oneWay = " --one-way"
+		}
+		script := fmt.Sprintf("%q --datasets %q rows%s --except %q | %q --balance - > %q && %q %q --folds 2 --features %s --candidates %q --model %q --export %q",
+			self, datasets, oneWay, src, filepath.Join(c.Bin, "csvmerge"), rows, filepath.Join(c.Bin, "modelpick"), rows, c.Features, c.Model, c.Model, model)
 		cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", script)
 		cmd.Stdout = io.Discard
 		var errb strings.Builder

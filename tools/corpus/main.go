@@ -152,7 +152,8 @@ func (c *EvalCmd) run(ctx context.Context, caps []corpus.Capture, stdout, stderr
 // RowsCmd is `corpus rows`.
 type RowsCmd struct {
 	Select
-	Class string `help:"Only captures of this class (normal or scan)." enum:",normal,scan" default:""`
+	Class  string `help:"Only captures of this class (normal or scan)." enum:",normal,scan" default:""`
+	OneWay bool   `name:"one-way" help:"Also write the rows of each capture's two one-way views (its clients' packets alone, its servers' alone), as a sensor on an asymmetric route sees them: for training."`
 }
 
 func (c *RowsCmd) run(ctx context.Context, caps []corpus.Capture, stdout io.Writer) error {
@@ -165,13 +166,19 @@ func (c *RowsCmd) run(ctx context.Context, caps []corpus.Capture, stdout io.Writ
 		if !c.keep(cp) || c.Class != "" && cp.Class != c.Class {
 			continue
 		}
-		extra := []string{cp.Source, cp.Name}
-		err := corpus.Rows(ctx, cp, session.Config{}, func(r *row.Row, _ int) error {
-			r.Extra = append(r.Extra[:0], extra...)
-			return w.Write(r)
-		})
-		if err != nil {
-			return err
+		halves := []corpus.Half{corpus.Both}
+		if c.OneWay {
+			halves = append(halves, corpus.ClientHalf, corpus.ServerHalf)
+		}
+		for _, h := range halves {
+			extra := []string{cp.Source, cp.Name + []string{"", " (clients' half)", " (servers' half)"}[h]}
+			err := corpus.OneWayRows(ctx, cp, session.Config{}, h, func(r *row.Row, _ int) error {
+				r.Extra = append(r.Extra[:0], extra...)
+				return w.Write(r)
+			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return w.Close()

@@ -19,5 +19,5 @@ go build -o "$tmp" ../../pcapsess ../../csvmerge
 		if (++seen[label] % 10 == 0) pred = 1 - label
 		print $0, label, (pred ? "0.9" : "0.1"), pred
 	}' > mixed.csv
-awk -F, 'NR == 1 || $28 == 0' mixed.csv > normal.csv
+awk -F, 'NR == 1 || $36 == 0' mixed.csv > normal.csv
 awk -F, 'NR == 1 || ($6 == "127.0.0.2" && ++n <= 40)' mixed.csv | "$tmp/csvmerge" --format ndjson - > syn.ndjson

@@ -19,8 +19,15 @@ import (
 const tool = "scanclass"
 
 const description = `Score session rows with a model: append score (probability that the
-session is part of a port scan) and prediction (1 when score >= --threshold)
+session is part of a port scan) and prediction (1 when score >= --threshold,
+0.8 by default)
 and pass every other column through unchanged.
+
+A row whose initiator sent TCP payload (src_bytes > 0) is never predicted a
+scan, whatever its score: none of nmap's TCP scan techniques sends any (its
+probes, and the ACK and RST that end a connect scan's handshake, carry no
+data), so such a session is a client's, or a server's seen from the middle
+of the stream. --payload-scans lets the score decide those too.
 
 Input is CSV or NDJSON (detected), as written by pcapsess; output has the
 input's format unless --format says otherwise. Without --model the embedded
@@ -33,10 +40,13 @@ Examples:
   scanclass --model models/model.txt < sessions.csv > scored.csv`
 
 type cmd struct {
-	Model       string  `short:"m" help:"LightGBM text model file (default: the embedded model)." placeholder:"FILE"`
-	Threshold   float64 `short:"t" help:"Score at or above which a row is predicted a scan." default:"0.5"`
-	InputFormat string  `help:"Input format: auto, csv or ndjson." default:"auto" enum:"auto,csv,ndjson"`
-	Format      string  `help:"Output format: same (as the input), csv or ndjson." default:"same" enum:"same,csv,ndjson"`
+	Model        string  `short:"m" help:"LightGBM text model file (default: the embedded model)." placeholder:"FILE"`
+	Threshold    float64 `short:"t" help:"Score at or above which a row is predicted a scan (0.8 for the default model, chosen on its leave-one-source-out scores: models/README.md)." default:"0.8"`
+	PayloadScans bool    `name:"payload-scans" help:"Let the score decide rows whose initiator sent payload too (by default they are never scans)."`
+
+	payloadGuard bool   // rows with src_bytes > 0 are never scans
+	InputFormat  string `help:"Input format: auto, csv or ndjson." default:"auto" enum:"auto,csv,ndjson"`
+	Format       string `help:"Output format: same (as the input), csv or ndjson." default:"same" enum:"same,csv,ndjson"`
 	cliutil.VersionFlag
 }
 
@@ -67,7 +77,7 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 	in := &row.FlushBeforeRead{R: stdin}
 	// Only the model's features are parsed (and checked); every other
 	// column is copied through as the input had it.
-	parse := []row.Column{row.Score, row.Prediction}
+	parse := []row.Column{row.Score, row.Prediction, row.SrcBytes}
 	for _, f := range model.Features() {
 		if c, ok := row.ColumnByName(f); ok {
 			parse = append(parse, c.Stored()...)
@@ -95,6 +105,8 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 	// and writes. When the parser is about to wait for input, it hands over
 	// what it has, so live rows are never held back.
 	br := row.NewBatchReader(ctx, r, row.BatchOptions{Size: batchRows, Live: in})
+	// Rows without src_bytes (the harvester's) keep the score's verdict.
+	c.payloadGuard = !c.PayloadScans && r.Schema().Has(row.SrcBytes)
 	err = c.scoreAndWrite(ctx, model, cols, br, w)
 	br.Close()
 	// Rows before a bad line are written: flush them before the error.
@@ -129,7 +141,7 @@ func (c *cmd) scoreAndWrite(ctx context.Context, model *infer.Predictor, cols []
 		for i := range b.Rows {
 			rec := &b.Rows[i]
 			rec.Prediction = 0
-			if scores[i] >= c.Threshold {
+			if scores[i] >= c.Threshold && !(c.payloadGuard && rec.SentPayload()) {
 				rec.Prediction = 1
 			}
 			// Six decimals keep rows short; the prediction uses the exact score.

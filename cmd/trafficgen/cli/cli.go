@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,6 +184,7 @@ type NormalCmd struct {
 	Ports       string        `default:"1-12000" help:"Port range of the HTTP sweep (the seed's noiser: 1-12000, most closed)."`
 	Serve       string        `placeholder:"PORTS" help:"Start trafficgen's own HTTP server on these target ports (e.g. 18080,18081; 0 = a free port) for keep-alive HTTP and short TCP exchanges."`
 	Served      string        `placeholder:"PORTS" help:"Ports a trafficgen server already serves on the target (trafficgen serve, e.g. in another namespace); instead of --serve."`
+	Also        []string      `placeholder:"ADDR" help:"Another host serving as the target does (trafficgen serve --also): with --mix, each action goes to one of the target and these (repeatable; each must pass the target guard)."`
 	Mix         string        `placeholder:"WEIGHTS" help:"Weights of the actions, e.g. keepalive=3,exchange=1 (actions: sweep, keepalive, exchange, closed, echo); default the seed's: sweep=55,keepalive=25,exchange=12,closed=8."`
 	Echo        uint16        `placeholder:"PORT" help:"Port of a trafficgen echo server on the target (trafficgen serve --echo), for the echo action."`
 	Source      string        `placeholder:"ADDR" help:"Bind client sockets to this local address (e.g. 127.0.0.2) so a capture can be restricted to it."`
@@ -218,6 +220,10 @@ func (c *NormalCmd) options(ctx context.Context) (trafficgen.NormalOptions, erro
 	if err != nil {
 		return o, err
 	}
+	also, err := c.Target.resolveAlso(ctx, c.Also)
+	if err != nil {
+		return o, err
+	}
 	var mix trafficgen.Mix
 	if c.Mix != "" {
 		if mix, err = trafficgen.ParseMix(c.Mix); err != nil {
@@ -227,7 +233,7 @@ func (c *NormalCmd) options(ctx context.Context) (trafficgen.NormalOptions, erro
 	return trafficgen.NormalOptions{
 		Target: target, Source: src, Ports: ports, Serve: serve, Rate: rate, Count: c.Count,
 		Duration: c.Duration, Concurrency: c.Concurrency, Timeout: c.Timeout, Seed: c.Seed,
-		Mix: mix, Echo: c.Echo,
+		Mix: mix, Echo: c.Echo, Also: also,
 	}, nil
 }
 
@@ -262,8 +268,9 @@ func (c *NormalCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 // outlives whoever started it) or on a signal.
 type ServeCmd struct {
 	Target
-	Ports string `default:"0" help:"Ports to serve (0 = a free port)."`
-	Echo  uint16 `placeholder:"PORT" help:"Also run an echo server on this port (for normal --mix echo=...)."`
+	Also  []string `placeholder:"ADDR" help:"Serve on this address too (repeatable; each must pass the target guard as --target does; needs fixed --ports)."`
+	Ports string   `default:"0" help:"Ports to serve (0 = a free port)."`
+	Echo  uint16   `placeholder:"PORT" help:"Also run an echo server on this port (for normal --mix echo=...)."`
 }
 
 func (c *ServeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -275,17 +282,32 @@ func (c *ServeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.W
 	if err != nil || len(ports) == 0 {
 		return cliutil.Usagef("--ports %q: want one or more ports", c.Ports)
 	}
-	srv, err := trafficgen.Serve(target, ports)
+	also, err := c.Target.resolveAlso(ctx, c.Also)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	if c.Echo != 0 {
-		if _, err := srv.Echo(target, c.Echo); err != nil {
+	if len(also) > 0 && slices.Contains(ports, 0) {
+		return cliutil.Usagef("--also needs fixed --ports (0 picks a different free port on every address)")
+	}
+	var all []*trafficgen.Servers
+	defer func() {
+		for _, srv := range all {
+			srv.Close()
+		}
+	}()
+	for _, a := range append([]netip.Addr{target}, also...) {
+		srv, err := trafficgen.Serve(a, ports)
+		if err != nil {
 			return err
 		}
+		all = append(all, srv)
+		if c.Echo != 0 {
+			if _, err := srv.Echo(a, c.Echo); err != nil {
+				return err
+			}
+		}
 	}
-	fmt.Fprintf(stdout, "ready %s\n", trafficgen.PortSetOf(srv.Ports()))
+	fmt.Fprintf(stdout, "ready %s\n", trafficgen.PortSetOf(all[0].Ports()))
 	eof := make(chan struct{})
 	go func() {
 		if stdin != nil {
@@ -297,8 +319,27 @@ func (c *ServeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.W
 	case <-eof:
 	case <-ctx.Done():
 	}
-	fmt.Fprintf(stderr, "%s: serve: %d requests\n", tool, total(srv.Requests()))
+	n := 0
+	for _, srv := range all {
+		n += total(srv.Requests())
+	}
+	fmt.Fprintf(stderr, "%s: serve: %d requests\n", tool, n)
 	return nil
+}
+
+// resolveAlso resolves more hosts, each through the target guard with the
+// same --allow-target list.
+func (t Target) resolveAlso(ctx context.Context, hosts []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, h := range hosts {
+		t.Target = h
+		a, err := t.resolve(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func total[K comparable](m map[K]int) int {
@@ -348,15 +389,9 @@ func (c *ScanCmd) options(ctx context.Context) ([]trafficgen.ScanOptions, error)
 	if err != nil {
 		return nil, err
 	}
-	var also []netip.Addr
-	for _, h := range c.Also {
-		t := c.Target
-		t.Target = h
-		a, err := t.resolve(ctx)
-		if err != nil {
-			return nil, err
-		}
-		also = append(also, a)
+	also, err := c.Target.resolveAlso(ctx, c.Also)
+	if err != nil {
+		return nil, err
 	}
 	nmap, err := trafficgen.Preflight(c.Nmap, techs)
 	if err != nil {

@@ -159,11 +159,12 @@ func (c *DatasetCmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 		if c.PerTech < 2 || c.PerTech > 10000 {
 			return cliutil.Usagef("--per-technique must be within 2..10000")
 		}
-		list, err := dataset.Mixed(ctx, l, c.PerTech, c.Timing)
+		recipe, err := dataset.Mixed(ctx, l, c.PerTech, c.Timing)
 		if err != nil {
 			return err
 		}
-		sc := dataset.Scenarios{Out: c.Out, Pcapsess: o.Pcapsess, Trafficgen: o.Trafficgen, Window: c.Window, List: list, Only: c.Scenario, Log: stderr}
+		sc := dataset.Scenarios{Out: c.Out, Pcapsess: o.Pcapsess, Trafficgen: o.Trafficgen, Window: c.Window,
+			List: recipe.Scenarios, Serve: recipe.Hosts, Only: c.Scenario, Log: stderr}
 		m, err := sc.Build(ctx, l)
 		if m != nil {
 			linkStats(m)
