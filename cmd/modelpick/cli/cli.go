@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,7 +49,14 @@ type cliArgs struct {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cliArgs
 	return cliutil.Run(ctx, tool, description, &c, args, stdout, stderr, func(ctx context.Context, _ string) error {
-		return run(ctx, &c, stdin, stdout, stderr)
+		err := run(ctx, &c, cliutil.Input(ctx, stdin), stdout, stderr)
+		if errors.Is(err, cliutil.ErrInterrupted) || (err != nil && ctx.Err() != nil) {
+			// Not a filter: a model or a table from part of the rows is
+			// not what was asked for, so a signal is a failure (exit 1)
+			// and nothing is written.
+			return errors.New("interrupted by a signal: nothing evaluated or written")
+		}
+		return err
 	})
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"scanwatch/pkg/alert"
@@ -171,8 +170,23 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
+	// Ctrl-C reaches the whole pipeline: pcapsess then writes the sessions
+	// it still holds and exits. The input ends signalGrace after a signal
+	// (or at its end, if sooner), so that those rows count; a second
+	// signal kills at once (default handling again).
+	inCtx, endInput := context.WithCancel(context.Background())
+	defer endInput()
+	stopGrace := context.AfterFunc(ctx, func() {
+		cancel()
+		time.AfterFunc(signalGrace, endInput)
+	})
+	defer stopGrace()
+	in = cliutil.Input(inCtx, in)
 
 	rd, err := row.NewReader(in, name, c.InputFormat) // the format is one of kong's enum
+	if errors.Is(err, cliutil.ErrInterrupted) {
+		return 0, nil // a signal before the header: nothing to detect in
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -193,39 +207,18 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		}
 	}
 	out := &output{
-		w:       bufio.NewWriterSize(stdout, 64<<10),
-		eve:     format == "eve",
-		live:    format == "text" && (forceLive || cliutil.IsTerminal(stdout)),
-		log:     logFile,
-		det:     det,
-		window:  cfg.Window,
-		stopped: make(chan struct{}),
+		w:      bufio.NewWriterSize(stdout, 64<<10),
+		eve:    format == "eve",
+		live:   format == "text" && (forceLive || cliutil.IsTerminal(stdout)),
+		log:    logFile,
+		det:    det,
+		window: cfg.Window,
 	}
 	if cfg.Window == 0 {
 		out.window = det.Config().Window
 	}
 
-	// Rows are read and processed in their own goroutine: a read of stdin
-	// blocks until a row arrives, and a signal must not wait for one. The
-	// mutex hands the detector and output over to the signal path.
-	readDone := make(chan error, 1)
-	go func() { readDone <- out.consume(rd, name) }()
-	var readErr error
-	select {
-	case readErr = <-readDone:
-	case <-ctx.Done():
-		// Ctrl-C reaches the whole pipeline: pcapsess then writes the
-		// sessions it still holds and exits. Keep reading briefly so those
-		// rows count; a second signal kills at once (default handling).
-		cancel()
-		select {
-		case readErr = <-readDone:
-		case <-time.After(signalGrace):
-		}
-	}
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	close(out.stopped)
+	readErr := out.consume(rd, name)
 	out.emit(det.Close())
 	out.finish()
 	st := det.Stats()
@@ -267,10 +260,8 @@ func pct(n, of int) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
 }
 
-// output writes records and the table. Everything in it is guarded by mu.
+// output writes records and the table.
 type output struct {
-	mu       sync.Mutex
-	stopped  chan struct{}
 	w        *bufio.Writer
 	eve      bool
 	live     bool
@@ -283,25 +274,18 @@ type output struct {
 	err      error // first write error
 }
 
+// consume reads rows until the input ends: at its end, on a signal
+// (cliutil.ErrInterrupted, the incomplete row dropped) or on an error.
 func (o *output) consume(rd row.Reader, name string) error {
 	var r row.Row
 	for {
 		err := rd.Read(&r)
-		o.mu.Lock()
-		select {
-		case <-o.stopped:
-			o.mu.Unlock()
-			return nil
-		default:
-		}
-		if err == io.EOF {
-			o.mu.Unlock()
+		if err == io.EOF || errors.Is(err, cliutil.ErrInterrupted) {
 			return nil
 		}
 		if err == nil {
 			err = o.observe(&r, name, rd.Line())
 		}
-		o.mu.Unlock()
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -59,12 +60,8 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 	}
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
-	if f, ok := stdin.(*os.File); ok {
-		// A signal ends the input: rows already read are scored and written.
-		stop := context.AfterFunc(ctx, func() { f.Close() })
-		defer stop()
-	}
-	in := &row.FlushBeforeRead{R: stdin}
+	// A signal ends the input: rows already read are scored and written.
+	in := &row.FlushBeforeRead{R: cliutil.Input(ctx, stdin)}
 	// Only the model's features are parsed (and checked); every other
 	// column is copied through as the input had it.
 	parse := []row.Column{row.Score, row.Prediction}
@@ -74,6 +71,9 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 		}
 	}
 	r, err := row.NewReaderWith(in, "stdin", c.InputFormat, row.ReaderOptions{Parse: parse})
+	if errors.Is(err, cliutil.ErrInterrupted) {
+		return nil // a signal before the header: nothing to score
+	}
 	if err != nil {
 		return err
 	}
