@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"scanwatch/pkg/alert"
@@ -78,8 +79,14 @@ type cmd struct {
 	MaxWindow   int           `help:"Most sessions held in the window (memory bound)." default:"1048576" hidden:""`
 	MaxEpisodes int           `help:"Most open episodes (memory bound)." default:"4096" hidden:""`
 	NoSummary   bool          `help:"Print no summary line on stderr."`
+	Sensor      string        `help:"This sensor's name, the EVE records' host (default: the hostname)." placeholder:"NAME"`
+	InIface     string        `name:"in-iface" help:"The interface the rows were captured on (pcapsess -i IFACE), the EVE records' in_iface; none for capture files." placeholder:"IFACE"`
 	cliutil.VersionFlag
 }
+
+// hostname names the sensor when --sensor is not given (a variable for
+// tests, whose goldens must not hold the machine's name).
+var hostname = os.Hostname
 
 // maxTableAlerts bounds the open alerts listed under the live table.
 const maxTableAlerts = 5
@@ -206,19 +213,31 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 			format = "text"
 		}
 	}
+	sensor := alert.Sensor{Host: c.Sensor, InIface: c.InIface}
+	if sensor.Host == "" {
+		if sensor.Host, err = hostname(); err != nil {
+			return 0, fmt.Errorf("the hostname, the default --sensor: %w", err)
+		}
+	}
+	live := format == "text" && (forceLive || cliutil.IsTerminal(stdout))
 	out := &output{
 		w:      bufio.NewWriterSize(stdout, 64<<10),
 		eve:    format == "eve",
-		live:   format == "text" && (forceLive || cliutil.IsTerminal(stdout)),
+		live:   live,
+		locked: live,
 		log:    logFile,
 		det:    det,
 		window: cfg.Window,
+		sensor: sensor,
 	}
 	if cfg.Window == 0 {
 		out.window = det.Config().Window
 	}
+	defer context.AfterFunc(ctx, out.stopLive)()
 
 	readErr := out.consume(rd, name)
+	out.lock()
+	defer out.unlock()
 	out.emit(det.Close())
 	out.finish()
 	st := det.Stats()
@@ -262,6 +281,11 @@ func pct(n, of int) string {
 
 // output writes records and the table.
 type output struct {
+	// mu guards the rest when locked (a live table): a signal erases the
+	// table from another goroutine.
+	mu       sync.Mutex
+	locked   bool
+	sensor   alert.Sensor
 	w        *bufio.Writer
 	eve      bool
 	live     bool
@@ -284,12 +308,43 @@ func (o *output) consume(rd row.Reader, name string) error {
 			return nil
 		}
 		if err == nil {
+			o.lock()
 			err = o.observe(&r, name, rd.Line())
+			o.unlock()
 		}
 		if err != nil {
 			return err
 		}
 	}
+}
+
+func (o *output) lock() {
+	if o.locked {
+		o.mu.Lock()
+	}
+}
+
+func (o *output) unlock() {
+	if o.locked {
+		o.mu.Unlock()
+	}
+}
+
+// stopLive erases the live table at once on a signal and draws no more
+// until the final one. On Ctrl-C every process of the pipeline writes to
+// the same terminal (pcapsess's summary, the shell's ^C), so the cursor no
+// longer stands below the table and redrawing it in place would leave a
+// second, torn copy on the screen. Records still go out as lines; finish
+// then prints the final table once.
+func (o *output) stopLive() {
+	if !o.locked {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.undraw()
+	o.live = false
+	o.flush()
 }
 
 func (o *output) observe(r *row.Row, name string, line int) error {
@@ -322,7 +377,7 @@ func (o *output) emit(evs []alert.Event) {
 	o.undraw()
 	for i := range evs {
 		e := &evs[i]
-		o.buf = alert.AppendEVE(o.buf[:0], e)
+		o.buf = alert.AppendEVE(o.buf[:0], e, o.sensor)
 		if o.log != nil {
 			if _, err := o.log.Write(o.buf); err != nil && o.err == nil {
 				o.err = fmt.Errorf("--log: %w", err)
@@ -387,11 +442,17 @@ func (o *output) draw() {
 	}
 	b = line(b, "total", st.Rows, st.Anomalies)
 	b = line(b, "last "+o.window.String(), st.WindowRows, st.WindowAnomalies)
+	// "Detected" means an alert was raised; whether a scan goes on now
+	// is said apart, so that the final table of a run that alerted does
+	// not read "scan detected: no".
 	detected := "no"
-	if st.Open > 0 {
-		detected = fmt.Sprintf("YES, %d scanner(s) now", st.Open)
+	switch {
+	case st.Open > 0:
+		detected = fmt.Sprintf("YES, %d scanner(s) scanning now", st.Open)
+	case st.Alerts > 0:
+		detected = "yes, none scanning now"
 	}
-	b = fmt.Appendf(b, "  scan detected: %s   alerts so far: %d\n", detected, st.Alerts)
+	b = fmt.Appendf(b, "  scan detected: %s   alerts raised: %d\n", detected, st.Alerts)
 	lines := 5
 	// Who is scanning now, so the table answers "who, what, how" at a glance.
 	for _, e := range o.det.Alerting(maxTableAlerts) {
