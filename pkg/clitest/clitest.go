@@ -1,12 +1,3 @@
-// Package clitest runs a tool's command-line cases, written as data: the
-// tool's testdata/cases.json lists each case's arguments, standard input
-// and exit code; the expected stdout and stderr are golden files,
-// testdata/golden/NAME.stdout and NAME.stderr, rewritten with -update.
-//
-// Every tool has the same layout: cmd/X/main.go over package cmd/X/cli,
-// whose tests call Run with the tool's folder cmd/X. Paths in a case (its
-// arguments and its stdin file) are relative to that folder, and the cases
-// run there, so that messages show the paths as the case wrote them.
 package clitest
 
 import (
