@@ -192,7 +192,7 @@ demo *params:
     # FIFOs instead of a | pipeline, so that every process has a pid to stop and wait for.
     mkfifo "$d/rows" "$d/scored"
     "${asroot[@]}" {{bin}}/pcapsess -i lo > "$d/rows" 2> "$d/pcapsess.log" & cap=$!
-    {{bin}}/scanclass < "$d/rows" > "$d/scored" 2>> "$d/pcapsess.log" & cls=$!
+    {{bin}}/scanclass < "$d/rows" > "$d/scored" & cls=$! # its one stderr line names the model
     {{bin}}/scanalert --episode-quiet "$quiet" --in-iface lo --log "$d/alerts.json" < "$d/scored" & det=$!
     # Traffic starts once pcapsess is capturing: it drops root right after opening its socket.
     # (Under sudo, $cap is sudo's pid and pcapsess its child.)
