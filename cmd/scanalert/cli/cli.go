@@ -415,6 +415,7 @@ func (o *output) finish() {
 		o.undraw()
 		o.draw()
 	}
+	o.drawn = 0 // final: a signal arriving now must not erase it
 	o.flush()
 }
 
