@@ -147,16 +147,16 @@ bench-latency steps="60" p="0.45" rate="30/m":
     just build >/dev/null
     go run ./tools/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
 
-# The harvester's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert. Run it as yourself: it builds as you and runs with sudo only the two processes that need root. Named parameters, any order: just demo port=18190 steps=600 p=0.05 rate=5/s quiet=2s. Ctrl-C stops everything.
+# The harvester's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert. Run it as yourself: it builds as you and runs with sudo only the two processes that need root. Named parameters, any order: just demo port=18190 steps=600 p=0.05 rate=5/s quiet=2s model=FILE (default: the embedded model). Ctrl-C stops everything.
 demo *params:
     #!/usr/bin/env bash
     # No -e: the exit statuses are collected by hand (scanalert's 3 means alerts, not failure).
     set -uo pipefail
-    steps=3000 p=0.03 rate=5/s port=18080 quiet=2s
+    steps=3000 p=0.03 rate=5/s port=18080 quiet=2s model=
     for kv in {{params}}; do
         case "$kv" in
-            steps=*|p=*|rate=*|port=*|quiet=*) printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
-            *) echo "just demo: unknown parameter '$kv' (named, any order: steps=3000 p=0.03 rate=5/s port=18080 quiet=2s)" >&2; exit 2 ;;
+            steps=*|p=*|rate=*|port=*|quiet=*|model=*) printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
+            *) echo "just demo: unknown parameter '$kv' (named, any order: steps=3000 p=0.03 rate=5/s port=18080 quiet=2s model=FILE)" >&2; exit 2 ;;
         esac
     done
     # Root is needed by two processes only: pcapsess -i lo (a raw socket; it drops to nobody
@@ -192,7 +192,7 @@ demo *params:
     # FIFOs instead of a | pipeline, so that every process has a pid to stop and wait for.
     mkfifo "$d/rows" "$d/scored"
     "${asroot[@]}" {{bin}}/pcapsess -i lo > "$d/rows" 2> "$d/pcapsess.log" & cap=$!
-    {{bin}}/scanclass < "$d/rows" > "$d/scored" & cls=$! # its one stderr line names the model
+    {{bin}}/scanclass ${model:+--model "$model"} < "$d/rows" > "$d/scored" & cls=$! # its one stderr line names the model
     {{bin}}/scanalert --episode-quiet "$quiet" --in-iface lo --log "$d/alerts.json" < "$d/scored" & det=$!
     # Traffic starts once pcapsess is capturing: it drops root right after opening its socket.
     # (Under sudo, $cap is sudo's pid and pcapsess its child.)
