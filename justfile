@@ -227,15 +227,22 @@ demo *params:
     wait "$det"; st=$?
     scans=$(grep -c '"kind":"scan"' "$d/truth.ndjson" 2>/dev/null)
     starts=$(grep -c '"state":"start"' "$d/alerts.json" 2>/dev/null)
-    scanners=$(grep '"kind":"scan"' "$d/truth.ndjson" 2>/dev/null | grep -o '"address":"[^"]*"' | sort -u | wc -l)
+    sources=$(grep '"kind":"scan"' "$d/truth.ndjson" 2>/dev/null | grep -o '"source":"[^"]*"' | cut -d'"' -f4 | sort -u | paste -sd, -)
     echo "demo: ${scans:-0} scans sent (ground truth $d/truth.ndjson), ${starts:-0} alerts raised ($d/alerts.json)"
     if [ "${scans:-0}" -gt "${starts:-0}" ] && [ "${starts:-0}" -gt 0 ]; then
-        echo "      Fewer alerts than scans is by design: the mix's scans all come from ${scanners} address(es), and scans"
-        echo "      from one address less than --episode-quiet ($quiet) apart are one episode, one alert; its end record"
-        echo "      names every technique it saw (\"connect+NULL scan\"). With steps at least $quiet apart"
-        echo "      (rate=20/m) each scan gets its own. The alerts:"
-        grep '"state":"end"' "$d/alerts.json" | grep -o '"signature":"[^"]*"\|"port_count":[0-9]*' | paste -d' ' - - \
-            | sed 's/"signature":"scanwatch: /        /; s/" "port_count":/, ports: /'
+        echo "      Fewer alerts than scans is by design: the mix's scans all come from ${sources:-one address}, and scans from"
+        echo "      one address less than --episode-quiet ($quiet) apart are one episode, one alert; its end record names"
+        echo "      every technique it saw. A slower mix (rate=20/m: a step every 3 s) gives most scans their own."
+        echo "      The alerts, and the scans that started up to each one's last anomaly:"
+        # Scan starts and alert ends to the second (ISO, so they sort as text).
+        grep '"kind":"scan"' "$d/truth.ndjson" | grep -o '"start":"[^"]*"' | cut -c10-28 > "$d/.scan-starts"
+        grep '"state":"end"' "$d/alerts.json" | while read -r rec; do
+            sig=$(grep -o '"signature":"scanwatch: [^"]*"' <<<"$rec" | cut -d'"' -f4); sig=${sig#scanwatch: }
+            last=$(grep -o '"last":"[^"]*"' <<<"$rec" | cut -c9-27)
+            n=$(awk -v prev="${prev:-}" -v last="$last" '$0 > prev && $0 <= last' "$d/.scan-starts" | wc -l)
+            echo "        $sig, $(grep -o '"port_count":[0-9]*' <<<"$rec" | cut -d: -f2) ports: $n scans"
+            prev=$last
+        done
     fi
     tail -1 "$d/trafficgen.log"
     case $st in
