@@ -4,7 +4,9 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
-ldflags := "-X scanwatch/pkg/cliutil.Version=" + version
+commit := `git rev-parse --short=12 HEAD 2>/dev/null || echo unknown`
+builddate := `date -u +%Y-%m-%dT%H:%M:%SZ`
+ldflags := "-X scanwatch/pkg/cliutil.Version=" + version + " -X scanwatch/pkg/cliutil.Commit=" + commit + " -X scanwatch/pkg/cliutil.BuildDate=" + builddate
 bin := "bin"
 tools := "pcapsess scanclass scanalert csvmerge modelpick trafficgen"
 
@@ -157,48 +159,103 @@ bench-latency steps="60" p="0.45" rate="30/m":
     just build >/dev/null
     go run ./tools/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
 
-# The harvester's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert (root). Ctrl-C stops everything.
-demo steps="3000" p="0.03" rate="5/s" port="18080" quiet="2s":
+# The harvester's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert. Run it as yourself: it builds as you and runs with sudo only the two processes that need root. Named parameters, any order: just demo port=18190 steps=600 p=0.05 rate=5/s quiet=2s model=FILE (default: the embedded model). Ctrl-C stops everything.
+demo *params:
     #!/usr/bin/env bash
     # No -e: the exit statuses are collected by hand (scanalert's 3 means alerts, not failure).
     set -uo pipefail
-    if [ "$(id -u)" != 0 ]; then echo "just demo needs root (live capture on lo, raw nmap scans): sudo just demo" >&2; exit 1; fi
-    command -v nmap >/dev/null || just deps
-    just build >/dev/null || exit 1
+    steps=3000 p=0.03 rate=5/s port=18080 quiet=2s model=
+    for kv in {{params}}; do
+        case "$kv" in
+            steps=*|p=*|rate=*|port=*|quiet=*|model=*) printf -v "${kv%%=*}" '%s' "${kv#*=}" ;;
+            *) echo "just demo: unknown parameter '$kv' (named, any order: steps=3000 p=0.03 rate=5/s port=18080 quiet=2s model=FILE)" >&2; exit 2 ;;
+        esac
+    done
+    # Root is needed by two processes only: pcapsess -i lo (a raw socket; it drops to nobody
+    # once open) and trafficgen mix (raw nmap scans). Everything else runs as the user, so
+    # that go is found on the user's PATH (sudo's secure_path drops /usr/local/go/bin).
+    if [ "$(id -u)" = 0 ]; then
+        asroot=()
+    elif command -v sudo >/dev/null; then
+        asroot=(sudo --)
+        sudo -v || { echo "demo: pcapsess -i lo and the nmap scans need root: sudo failed" >&2; exit 1; }
+    else
+        echo "demo: pcapsess -i lo and the nmap scans need root, and there is no sudo: run it as root" >&2; exit 1
+    fi
+    if command -v go >/dev/null; then
+        just build >/dev/null || exit 1
+    elif [ -x {{bin}}/pcapsess ] && [ -x {{bin}}/trafficgen ]; then
+        echo "demo: go is not on this PATH (under sudo, secure_path drops /usr/local/go/bin): using the tools already in {{bin}}/" >&2
+    else
+        echo "demo: go is not on this PATH, and {{bin}}/ has no tools. Under sudo, secure_path drops /usr/local/go/bin:" >&2
+        echo "      run 'just demo' as yourself (it asks sudo for what needs root), or 'sudo env PATH=\"\$PATH\" just demo'." >&2
+        exit 1
+    fi
+    command -v nmap >/dev/null || "${asroot[@]}" just deps || exit 1
+    # The mix serves HTTP on 127.0.0.1:port: a port already taken would fail minutes into the run.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        who=$(command -v ss >/dev/null && ss -Htlnp "sport = :$port" 2>/dev/null | grep -o 'users:(([^)]*))' | head -1)
+        echo "demo: port $port on 127.0.0.1 is in use${who:+ ($who)}: choose another, e.g. just demo port=$((port + 110))" >&2
+        exit 1
+    fi
     d=$(mktemp -d /tmp/scanwatch-demo.XXXXXX)
     echo "scanwatch demo: trafficgen mix → lo → pcapsess -i lo | scanclass | scanalert    (Ctrl-C stops)"
     echo "files: $d/{truth.ndjson,alerts.json,trafficgen.log,pcapsess.log}"
     # FIFOs instead of a | pipeline, so that every process has a pid to stop and wait for.
     mkfifo "$d/rows" "$d/scored"
-    {{bin}}/pcapsess -i lo > "$d/rows" 2> "$d/pcapsess.log" & cap=$!
-    {{bin}}/scanclass < "$d/rows" > "$d/scored" & cls=$!
-    {{bin}}/scanalert --quiet {{quiet}} --log "$d/alerts.json" < "$d/scored" & det=$!
+    "${asroot[@]}" {{bin}}/pcapsess -i lo > "$d/rows" 2> "$d/pcapsess.log" & cap=$!
+    {{bin}}/scanclass ${model:+--model "$model"} < "$d/rows" > "$d/scored" & cls=$! # its one stderr line names the model
+    {{bin}}/scanalert --episode-quiet "$quiet" --in-iface lo --log "$d/alerts.json" < "$d/scored" & det=$!
     # Traffic starts once pcapsess is capturing: it drops root right after opening its socket.
-    for _ in $(seq 100); do [ "$(awk '/^Uid:/ {print $2}' /proc/$cap/status 2>/dev/null)" = 0 ] || break; sleep 0.05; done
-    {{bin}}/trafficgen mix --serve {{port}} --steps {{steps}} --p {{p}} --rate {{rate}} --duration 30m \
+    # (Under sudo, $cap is sudo's pid and pcapsess its child.)
+    capturer() { local c; c=$(pgrep -P "$cap" 2>/dev/null | head -1); echo "${c:-$cap}"; }
+    for _ in $(seq 100); do
+        uid=$(awk '/^Uid:/ {print $2}' "/proc/$(capturer)/status" 2>/dev/null)
+        [ -n "$uid" ] && [ "$uid" != 0 ] && break
+        sleep 0.05
+    done
+    "${asroot[@]}" {{bin}}/trafficgen mix --serve "$port" --steps "$steps" --p "$p" --rate "$rate" --duration 30m \
         --truth "$d/truth.ndjson" 2> "$d/trafficgen.log" & gen=$!
     alive() { for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
     interrupted=
     trap 'interrupted=1' INT TERM
     # Until Ctrl-C, the end of the mix, or a tool failing. (sleep & wait: the trap runs at once.)
-    while [ -z "$interrupted" ] && alive "$gen" && kill -0 "$cap" 2>/dev/null && kill -0 "$det" 2>/dev/null; do
+    while [ -z "$interrupted" ] && alive "$gen" && alive "$cap" && kill -0 "$det" 2>/dev/null; do
         sleep 0.2 & wait $! 2>/dev/null
     done
     [ -n "$interrupted" ] || sleep 1 # the mix ended: its last sessions go idle and leave pcapsess
     # On a terminal Ctrl-C already reached every process; this covers kill -INT of the recipe alone.
     # pcapsess writes its open sessions and exits: the end of input flows down to scanalert.
-    kill -INT "$gen" "$cap" 2>/dev/null
+    # (sudo passes SIGINT on to its child.)
+    "${asroot[@]}" kill -INT "$gen" "$cap" 2>/dev/null
     for _ in $(seq 100); do alive "$cap" "$cls" "$det" "$gen" || break; sleep 0.1; done
     if alive "$cap" "$cls" "$det" "$gen"; then
         echo "demo: still running 10 s after SIGINT: killing" >&2
-        kill -KILL "$cap" "$cls" "$det" "$gen" 2>/dev/null
+        "${asroot[@]}" kill -KILL "$cap" "$gen" 2>/dev/null
+        kill -KILL "$cls" "$det" 2>/dev/null
     fi
     wait "$gen"; gst=$?
     wait "$cap"; wait "$cls"
     wait "$det"; st=$?
     scans=$(grep -c '"kind":"scan"' "$d/truth.ndjson" 2>/dev/null)
     starts=$(grep -c '"state":"start"' "$d/alerts.json" 2>/dev/null)
+    sources=$(grep '"kind":"scan"' "$d/truth.ndjson" 2>/dev/null | grep -o '"source":"[^"]*"' | cut -d'"' -f4 | sort -u | paste -sd, -)
     echo "demo: ${scans:-0} scans sent (ground truth $d/truth.ndjson), ${starts:-0} alerts raised ($d/alerts.json)"
+    if [ "${scans:-0}" -gt "${starts:-0}" ] && [ "${starts:-0}" -gt 0 ]; then
+        echo "      Fewer alerts than scans is by design: the mix's scans all come from ${sources:-one address}, and scans from"
+        echo "      one address less than --episode-quiet ($quiet) apart are one episode, one alert; its end record names"
+        echo "      every technique it saw. A slower mix (rate=20/m: a step every 3 s) gives most scans their own."
+        echo "      The alerts, and the scans that started up to each one's last anomaly:"
+        # Scan starts and alert ends to the second (ISO, so they sort as text).
+        grep '"kind":"scan"' "$d/truth.ndjson" | grep -o '"start":"[^"]*"' | cut -c10-28 > "$d/.scan-starts"
+        grep '"state":"end"' "$d/alerts.json" | while read -r rec; do
+            sig=$(grep -o '"signature":"scanwatch: [^"]*"' <<<"$rec" | cut -d'"' -f4); sig=${sig#scanwatch: }
+            last=$(grep -o '"last":"[^"]*"' <<<"$rec" | cut -c9-27)
+            n=$(awk -v prev="${prev:-}" -v last="$last" '$0 > prev && $0 <= last' "$d/.scan-starts" | wc -l)
+            echo "        $sig, $(grep -o '"port_count":[0-9]*' <<<"$rec" | cut -d: -f2) ports: $n scans"
+            prev=$last
+        done
+    fi
     tail -1 "$d/trafficgen.log"
     case $st in
         0|3) ;;

@@ -204,6 +204,25 @@ type Event struct {
 	First, Last             int64 // packet times of the first and last anomalous session
 	MeanScore               float64
 	HasScore                bool
+
+	// FirstFlow is the episode's first anomalous session (by start time):
+	// what flow_id, community_id, src_port and dest_port name.
+	FirstFlow Flow
+	// Open are the services (target, port) that answered one of the
+	// scanner's sessions in the episode with SYN/ACK: the open ports the
+	// scan found. OpenPorts is their ports in compact form; at most
+	// maxListedOpen services are listed (MoreOpen beyond).
+	OpenPorts     string
+	OpenPortCount int
+	Open          []netip.AddrPort
+	MoreOpen      bool
+}
+
+// Flow is one session's endpoints and start (packet time, Unix ns).
+type Flow struct {
+	Src   netip.AddrPort
+	Dst   netip.AddrPort
+	Start int64
 }
 
 // Counts are the rule's numbers at the record's time: anomalous and all
@@ -272,6 +291,7 @@ const (
 	maxUpdateGaps    = 32
 	maxTargets       = 1024
 	maxListedTargets = 16
+	maxListedOpen    = 32
 )
 
 type scanner struct {
@@ -317,6 +337,10 @@ type episode struct {
 	targetSet  map[netip.Addr]struct{}
 	targetMore bool
 	techs      [1 << numTechs]int
+	firstFlow  Flow
+	openPorts  portSet
+	open       []netip.AddrPort
+	openMore   bool
 }
 
 type winEntry struct {
@@ -437,6 +461,9 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 	if !anomalous {
 		ep.sessions++
 	}
+	if answeredSYNACK(r) {
+		ep.addOpen(netip.AddrPortFrom(r.DstIP, r.DstPort))
+	}
 	switch {
 	case !ep.alerted:
 		if a, n := d.counts(sc); a >= d.cfg.MinSessions && int64(a)*1e6 >= d.ratioPPM*int64(n) {
@@ -479,6 +506,12 @@ func (d *Detector) evictCandidate() bool {
 }
 
 func (d *Detector) attribute(ep *episode, r *row.Row, t int64) {
+	start := cmp.Or(r.StartRequest, t)
+	if ep.anomalies == 0 || start < ep.firstFlow.Start {
+		// Rows leave pcapsess in the order their sessions went idle, not
+		// started: a later row may hold the episode's first session.
+		ep.firstFlow = Flow{Src: netip.AddrPortFrom(r.SrcIP, r.SrcPort), Dst: netip.AddrPortFrom(r.DstIP, r.DstPort), Start: start}
+	}
 	ep.anomalies++
 	ep.sessions++
 	ep.newSince++
@@ -490,6 +523,33 @@ func (d *Detector) attribute(ep *episode, r *row.Row, t int64) {
 	ep.ports.add(r.DstPort)
 	ep.techs[Classify(r)]++
 	ep.addTarget(r.DstIP)
+}
+
+// answeredSYNACK reports a session whose responder answered with SYN/ACK:
+// the port was open. pcapsess's answer column says it (1); rows without it
+// (the harvester's, or pcapsess's before the column) sum their flags over
+// both directions, where SYN ≥ 2 with an ACK is the initiator's SYN and the
+// SYN/ACK (nmap's retransmitted, unanswered SYNs carry no ACK).
+func answeredSYNACK(r *row.Row) bool {
+	switch {
+	case r.Answer == 1:
+		return true
+	case r.Answer != 0, r.Packets > 0 && r.DstPackets == 0:
+		return false
+	}
+	return r.SYN >= 2 && r.ACK >= 1
+}
+
+func (ep *episode) addOpen(svc netip.AddrPort) {
+	ep.openPorts.add(svc.Port())
+	if slices.Contains(ep.open, svc) {
+		return
+	}
+	if len(ep.open) == maxListedOpen {
+		ep.openMore = true
+		return
+	}
+	ep.open = append(ep.open, svc)
 }
 
 func (ep *episode) addTarget(a netip.Addr) {
@@ -687,6 +747,11 @@ func (d *Detector) event(ep *episode, s State, at int64, reason string) Event {
 		First:                   ep.first,
 		Last:                    ep.last,
 		HasScore:                d.hasScore,
+		FirstFlow:               ep.firstFlow,
+		OpenPorts:               string(ep.openPorts.appendRanges(nil)),
+		OpenPortCount:           ep.openPorts.Len(),
+		Open:                    slices.Clone(ep.open),
+		MoreOpen:                ep.openMore,
 	}
 	if d.hasScore && ep.anomalies > 0 {
 		e.MeanScore = ep.scoreSum / float64(ep.anomalies)

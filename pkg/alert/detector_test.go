@@ -297,7 +297,7 @@ func TestPacketTimeNotWallClock(t *testing.T) {
 	encode := func() []byte {
 		var b []byte
 		for _, e := range run(t, Config{}, rows) {
-			b = AppendEVE(b, &e)
+			b = AppendEVE(b, &e, Sensor{Host: "sensor"})
 		}
 		return b
 	}
@@ -406,6 +406,9 @@ func TestEVEShape(t *testing.T) {
 	for i := range 6 {
 		r := session("127.0.0.1", "127.0.0.1", uint16([]int{22, 80, 81, 82, 443, 8080}[i]), time.Duration(i)*time.Millisecond)
 		r.Score = 0.9
+		if i < 2 { // open: SYN → SYN/ACK → RST
+			r.SYN, r.Answer, r.Packets, r.SrcPackets = 2, 1, 3, 2
+		}
 		rows = append(rows, fed{r, true})
 	}
 	d, _ := NewDetector(Config{}, true)
@@ -417,10 +420,15 @@ func TestEVEShape(t *testing.T) {
 	if len(evs) != 1 {
 		t.Fatalf("%v", states(evs))
 	}
-	line := AppendEVE(nil, &evs[0])
-	want := `{"timestamp":"2025-01-15T12:49:08.029948+0000","event_type":"alert","src_ip":"127.0.0.1","dest_ip":"127.0.0.1","proto":"TCP",` +
-		`"alert":{"action":"allowed","gid":1,"signature_id":9100001,"rev":1,"signature":"scanwatch: nmap SYN scan from 127.0.0.1","category":"Attempted Information Leak","severity":2},` +
+	line := AppendEVE(nil, &evs[0], Sensor{Host: "sensor", InIface: "eth0"})
+	// community_id: 127.0.0.1:40000 → 127.0.0.1:22 over TCP, computed apart
+	// from this package (Python's hashlib over the spec's byte layout);
+	// TestCommunityIDSpecVectors holds the function to the spec's vectors.
+	want := `{"timestamp":"2025-01-15T12:49:08.029948+0000","flow_id":2606308076373953,"in_iface":"eth0","event_type":"alert","src_ip":"127.0.0.1","src_port":40000,"dest_ip":"127.0.0.1","dest_port":22,"proto":"TCP","community_id":"1:0kQNDfJV1nAKeN/k7ypGJ3/HMng=","host":"sensor",` +
+		`"alert":{"action":"allowed","gid":1,"signature_id":9100011,"rev":1,"signature":"scanwatch: nmap SYN scan from 127.0.0.1","category":"Attempted Information Leak","severity":2,` +
+		`"metadata":{"mitre_tactic_id":["TA0007"],"mitre_tactic_name":["Discovery"],"mitre_technique_id":["T1046"],"mitre_technique_name":["Network_Service_Discovery"]}},` +
 		`"scan":{"state":"start","episode":1,"scanner":"127.0.0.1","targets":["127.0.0.1"],"target_count":1,"ports":"22,80-82,443","port_count":5,"techniques":{"SYN":5},"nmap_options":"-sS",` +
+		`"open_ports":"22,80","open_port_count":2,"open_services":["127.0.0.1:22","127.0.0.1:80"],` +
 		`"anomalies":5,"sessions":5,"window_anomalies":5,"window_sessions":5,"window_anomalous_services":5,"window_services":5,"rule":"services","ratio":1,"first":"2025-01-15T12:49:08.025898+0000","last":"2025-01-15T12:49:08.029948+0000","mean_score":0.9}}` + "\n"
 	if string(line) != want {
 		t.Errorf("got\n%s\nwant\n%s", line, want)
@@ -484,7 +492,7 @@ func TestReadRecordsRoundTrip(t *testing.T) {
 	evs := run(t, Config{}, rows)
 	var b []byte
 	for i := range evs {
-		b = AppendEVE(b, &evs[i])
+		b = AppendEVE(b, &evs[i], Sensor{Host: "sensor", InIface: "lo"})
 	}
 	recs, err := readRecords(bytes.NewReader(b))
 	if err != nil {
@@ -496,7 +504,7 @@ func TestReadRecordsRoundTrip(t *testing.T) {
 	for i, rec := range recs {
 		e := &evs[i]
 		if rec.Timestamp.UnixNano() != e.Time || rec.Scan.First.UnixNano() != e.First || rec.Scan.State != e.State.String() ||
-			rec.SrcIP != "127.0.0.2" || rec.Scan.Ports != e.Ports || rec.Alert.SignatureID != SignatureID || rec.Scan.MeanScore != nil {
+			rec.SrcIP != "127.0.0.2" || rec.Scan.Ports != e.Ports || rec.Alert.SignatureID != e.SignatureID() || rec.Host != "sensor" || rec.InIface != "lo" || rec.CommunityID != e.CommunityID() || rec.Scan.MeanScore != nil {
 			t.Errorf("record %d: %+v\nevent %+v", i, rec, e)
 		}
 	}

@@ -8,10 +8,6 @@ import (
 	"scanwatch/pkg/row"
 )
 
-// SignatureID is the one signature_id of every scanwatch alert record, in the
-// range Suricata leaves to local rules; the technique is in the text.
-const SignatureID = 9100001
-
 // EVETimeLayout is Suricata's EVE timestamp: microseconds and a numeric zone
 // without a colon, "2025-01-15T12:49:08.025898+0000".
 const EVETimeLayout = "2006-01-02T15:04:05.000000-0700"
@@ -21,23 +17,49 @@ func (e *Event) Signature() string {
 	return "scanwatch: nmap " + e.Summary() + " scan from " + e.Scanner.String()
 }
 
+// mitre is alert.metadata: the MITRE ATT&CK technique a port scan is,
+// in the form Suricata's rule metadata takes in EVE (key → list of
+// values), as Emerging Threats' scan rules tag it.
+const mitre = `"metadata":{"mitre_tactic_id":["TA0007"],"mitre_tactic_name":["Discovery"],` +
+	`"mitre_technique_id":["T1046"],"mitre_technique_name":["Network_Service_Discovery"]}`
+
 // AppendEVE appends e as one line of Suricata EVE JSON (event_type "alert")
-// with a "scan" object carrying the attribution, and a newline. Fields come
-// in a fixed order so that the same input always gives the same bytes.
-func AppendEVE(b []byte, e *Event) []byte {
+// with a "scan" object carrying the attribution, and a newline. The
+// five-tuple, flow_id and community_id are those of the episode's first
+// anomalous session. Fields come in a fixed order so that the same input
+// always gives the same bytes. README.md lists them; pkg/alert/eve.schema.json
+// is their schema.
+func AppendEVE(b []byte, e *Event, sensor Sensor) []byte {
+	f := e.FirstFlow
 	b = append(b, `{"timestamp":`...)
 	b = appendJSONTime(b, e.Time)
+	b = append(b, `,"flow_id":`...)
+	b = strconv.AppendInt(b, e.FlowID(), 10)
+	if sensor.InIface != "" {
+		b = append(b, `,"in_iface":`...)
+		b = appendJSONString(b, sensor.InIface)
+	}
 	b = append(b, `,"event_type":"alert","src_ip":`...)
 	b = appendJSONAddr(b, e.Scanner)
-	if len(e.Targets) > 0 {
-		b = append(b, `,"dest_ip":`...)
-		b = appendJSONAddr(b, e.Targets[0])
-	}
-	b = append(b, `,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":`...)
-	b = strconv.AppendInt(b, SignatureID, 10)
+	b = append(b, `,"src_port":`...)
+	b = strconv.AppendUint(b, uint64(f.Src.Port()), 10)
+	b = append(b, `,"dest_ip":`...)
+	b = appendJSONAddr(b, f.Dst.Addr())
+	b = append(b, `,"dest_port":`...)
+	b = strconv.AppendUint(b, uint64(f.Dst.Port()), 10)
+	b = append(b, `,"proto":"TCP","community_id":`...)
+	b = appendJSONString(b, e.CommunityID())
+	b = append(b, `,"host":`...)
+	b = appendJSONString(b, sensor.Host)
+	b = append(b, `,"alert":{"action":"allowed","gid":1,"signature_id":`...)
+	b = strconv.AppendInt(b, int64(e.SignatureID()), 10)
 	b = append(b, `,"rev":1,"signature":`...)
 	b = appendJSONString(b, e.Signature())
-	b = append(b, `,"category":"Attempted Information Leak","severity":2},"scan":{"state":"`...)
+	b = append(b, `,"category":"Attempted Information Leak","severity":`...)
+	b = strconv.AppendInt(b, int64(e.Severity()), 10)
+	b = append(b, ',')
+	b = append(b, mitre...)
+	b = append(b, `},"scan":{"state":"`...)
 	b = append(b, e.State.String()...)
 	b = append(b, `","episode":`...)
 	b = strconv.AppendInt(b, int64(e.Episode), 10)
@@ -76,6 +98,23 @@ func AppendEVE(b []byte, e *Event) []byte {
 	}
 	b = append(b, `},"nmap_options":`...)
 	b = appendJSONString(b, all.Options())
+	b = append(b, `,"open_ports":`...)
+	b = appendJSONString(b, e.OpenPorts)
+	b = append(b, `,"open_port_count":`...)
+	b = strconv.AppendInt(b, int64(e.OpenPortCount), 10)
+	b = append(b, `,"open_services":[`...)
+	for i, svc := range e.Open {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = svc.AppendTo(b)
+		b = append(b, '"')
+	}
+	b = append(b, ']')
+	if e.MoreOpen {
+		b = append(b, `,"more_open_services":true`...)
+	}
 	b = append(b, `,"anomalies":`...)
 	b = strconv.AppendInt(b, int64(e.Anomalies), 10)
 	b = append(b, `,"sessions":`...)
@@ -140,6 +179,10 @@ func AppendText(b []byte, e *Event) []byte {
 		b = append(b, t.Tech.String()...)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(t.Sessions), 10)
+	}
+	if e.OpenPortCount > 0 {
+		b = append(b, " open "...)
+		b = append(b, e.OpenPorts...)
 	}
 	b = append(b, " anomalies "...)
 	b = strconv.AppendInt(b, int64(e.Anomalies), 10)

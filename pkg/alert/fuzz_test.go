@@ -29,7 +29,7 @@ func FuzzDetector(f *testing.F) {
 				case End:
 					ends++
 				}
-				AppendEVE(nil, &e)
+				AppendEVE(nil, &e, Sensor{Host: "h", InIface: "i"})
 				AppendText(nil, &e)
 			}
 		}

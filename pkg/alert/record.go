@@ -8,19 +8,26 @@ import (
 // Record is one EVE line as AppendEVE writes it, for programs that read
 // scanalert's output back (tests, latency measurements, SIEM glue).
 type Record struct {
-	Timestamp EVETime `json:"timestamp"`
-	EventType string  `json:"event_type"`
-	SrcIP     string  `json:"src_ip"`
-	DestIP    string  `json:"dest_ip"`
-	Proto     string  `json:"proto"`
-	Alert     struct {
-		Action      string `json:"action"`
-		GID         int    `json:"gid"`
-		SignatureID int    `json:"signature_id"`
-		Rev         int    `json:"rev"`
-		Signature   string `json:"signature"`
-		Category    string `json:"category"`
-		Severity    int    `json:"severity"`
+	Timestamp   EVETime `json:"timestamp"`
+	FlowID      int64   `json:"flow_id"`
+	InIface     string  `json:"in_iface"`
+	EventType   string  `json:"event_type"`
+	SrcIP       string  `json:"src_ip"`
+	SrcPort     int     `json:"src_port"`
+	DestIP      string  `json:"dest_ip"`
+	DestPort    int     `json:"dest_port"`
+	Proto       string  `json:"proto"`
+	CommunityID string  `json:"community_id"`
+	Host        string  `json:"host"`
+	Alert       struct {
+		Action      string              `json:"action"`
+		GID         int                 `json:"gid"`
+		SignatureID int                 `json:"signature_id"`
+		Rev         int                 `json:"rev"`
+		Signature   string              `json:"signature"`
+		Category    string              `json:"category"`
+		Severity    int                 `json:"severity"`
+		Metadata    map[string][]string `json:"metadata"`
 	} `json:"alert"`
 	Scan struct {
 		State                   string         `json:"state"`
@@ -34,6 +41,10 @@ type Record struct {
 		PortCount               int            `json:"port_count"`
 		Techniques              map[string]int `json:"techniques"`
 		NmapOptions             string         `json:"nmap_options"`
+		OpenPorts               string         `json:"open_ports"`
+		OpenPortCount           int            `json:"open_port_count"`
+		OpenServices            []string       `json:"open_services"`
+		MoreOpenServices        bool           `json:"more_open_services"`
 		Anomalies               int            `json:"anomalies"`
 		Sessions                int            `json:"sessions"`
 		WindowAnomalies         int            `json:"window_anomalies"`

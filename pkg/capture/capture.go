@@ -66,8 +66,19 @@ const (
 
 // OpenFile opens a pcap or pcapng file, gzip'd or not; "-" is stdin.
 func OpenFile(name string, stdin io.Reader) (*Source, error) {
+	return OpenFileWith(name, stdin, nil)
+}
+
+// OpenFileWith is OpenFile with the file's bytes read through wrap (the
+// file or stdin as it is, before any decompression), when wrap is not nil:
+// pcapsess wraps its input so that a signal ends a read waiting on a pipe
+// and so that its rows leave before it waits for more packets.
+func OpenFileWith(name string, stdin io.Reader, wrap func(io.Reader) io.Reader) (*Source, error) {
+	if wrap == nil {
+		wrap = func(r io.Reader) io.Reader { return r }
+	}
 	if name == "-" {
-		src, err := OpenReader(stdin, "stdin")
+		src, err := OpenReader(wrap(stdin), "stdin")
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +91,7 @@ func OpenFile(name string, stdin io.Reader) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := OpenReader(f, name)
+	src, err := OpenReader(wrap(f), name)
 	if err != nil {
 		f.Close()
 		return nil, err

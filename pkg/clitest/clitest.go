@@ -1,12 +1,3 @@
-// Package clitest runs a tool's command-line cases, written as data: the
-// tool's testdata/cases.json lists each case's arguments, standard input
-// and exit code; the expected stdout and stderr are golden files,
-// testdata/golden/NAME.stdout and NAME.stderr, rewritten with -update.
-//
-// Every tool has the same layout: cmd/X/main.go over package cmd/X/cli,
-// whose tests call Run with the tool's folder cmd/X. Paths in a case (its
-// arguments and its stdin file) are relative to that folder, and the cases
-// run there, so that messages show the paths as the case wrote them.
 package clitest
 
 import (
@@ -32,6 +23,20 @@ type Case struct {
 	Exit  int      `json:"exit"`
 	// SkipStdout skips comparing stdout (for outputs checked elsewhere).
 	SkipStdout bool `json:"skip_stdout,omitempty"`
+	// FIFO makes stdin a FIFO that the test holds open, as a shell's
+	// "tool < fifo" or an idle upstream would: the test writes the Stdin
+	// file into it, waits until the tool has read it all and waits for
+	// more, then sends Signal or, without one, closes the FIFO (the end of
+	// input, like Ctrl-D). Such a case runs the tool as a process of its
+	// own (the test binary run again), whose stdin is a blocking
+	// descriptor outside Go's poller, as it is in a shell.
+	FIFO bool `json:"fifo,omitempty"`
+	// Signal is "INT" or "TERM", sent once the tool waits on the FIFO.
+	Signal string `json:"signal,omitempty"`
+	// Waiting (with FIFO) also compares what the tool had written to
+	// stdout by the time it waited on the FIFO with golden NAME.waiting:
+	// what a filter streams before its input ends.
+	Waiting bool `json:"waiting,omitempty"`
 }
 
 // Main is the signature of every tool's cli.Run.
@@ -43,6 +48,10 @@ type Main func(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // directory is the test's).
 func Run(t *testing.T, toolDir string, run Main) {
 	t.Helper()
+	if args, ok := os.LookupEnv(childEnv); ok {
+		runChild(args, run) // this process is a FIFO case's tool
+	}
+	test := t.Name()
 	t.Chdir(toolDir)
 	data, err := os.ReadFile(filepath.Join("testdata", "cases.json"))
 	if err != nil {
@@ -57,6 +66,17 @@ func Run(t *testing.T, toolDir string, run Main) {
 	}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
+			if c.FIFO {
+				waiting, stdout, stderr, code := runFIFO(t, test, c)
+				if c.Waiting {
+					golden(t, filepath.Join("testdata", "golden", c.Name+".waiting"), waiting)
+				}
+				check(t, c, code, stdout, stderr)
+				return
+			}
+			if c.Signal != "" || c.Waiting {
+				t.Fatal("signal and waiting go with fifo")
+			}
 			name := os.DevNull
 			if c.Stdin != "" {
 				name = c.Stdin
@@ -68,15 +88,21 @@ func Run(t *testing.T, toolDir string, run Main) {
 			defer stdin.Close()
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), c.Args, stdin, &stdout, &stderr)
-			if code != c.Exit {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, c.Exit, stderr.String())
-			}
-			if !c.SkipStdout {
-				golden(t, filepath.Join("testdata", "golden", c.Name+".stdout"), stdout.Bytes())
-			}
-			golden(t, filepath.Join("testdata", "golden", c.Name+".stderr"), stderr.Bytes())
+			check(t, c, code, stdout.Bytes(), stderr.Bytes())
 		})
 	}
+}
+
+// check compares a run's exit code and output with the case's.
+func check(t *testing.T, c Case, code int, stdout, stderr []byte) {
+	t.Helper()
+	if code != c.Exit {
+		t.Errorf("exit %d, want %d; stderr:\n%s", code, c.Exit, stderr)
+	}
+	if !c.SkipStdout {
+		golden(t, filepath.Join("testdata", "golden", c.Name+".stdout"), stdout)
+	}
+	golden(t, filepath.Join("testdata", "golden", c.Name+".stderr"), stderr)
 }
 
 func golden(t *testing.T, path string, got []byte) {

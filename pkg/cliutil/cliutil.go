@@ -1,6 +1,3 @@
-// Package cliutil holds what every scanwatch command shares: kong parsing
-// that never calls os.Exit, errors that carry their exit code, the one-time
-// "tool: " prefix, signal handling, and terminal detection.
 package cliutil
 
 import (
@@ -10,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -17,8 +15,50 @@ import (
 	"golang.org/x/term"
 )
 
-// Version is set by the justfile: -ldflags "-X scanwatch/pkg/cliutil.Version=...".
-var Version = "dev"
+// The build's version, commit and date, set by the justfile's -ldflags
+// ("-X scanwatch/pkg/cliutil.Version=..."); VersionText falls back on the
+// module's build information for a plain go build.
+var (
+	Version   = "dev"
+	Commit    = ""
+	BuildDate = ""
+)
+
+// VersionText is what --version prints: "tool VERSION (commit C, built D)".
+// A go build inside a git checkout records the commit and its time (not
+// the build's): then the date is said to be the commit's.
+func VersionText(tool string) string {
+	commit, date := Commit, BuildDate
+	dateWord := "built"
+	if info, ok := debug.ReadBuildInfo(); ok && commit == "" {
+		var modified bool
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.time":
+				if date == "" {
+					date, dateWord = s.Value, "committed"
+				}
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if len(commit) > 12 {
+			commit = commit[:12]
+		}
+		if commit != "" && modified {
+			commit += "+changes"
+		}
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	if date == "" {
+		date, dateWord = "unknown", "built"
+	}
+	return fmt.Sprintf("%s %s (commit %s, %s %s)", tool, Version, commit, dateWord, date)
+}
 
 // Exit codes shared by all tools.
 const (
@@ -77,7 +117,7 @@ func Parse(tool, description string, cli any, args []string, stdout, stderr io.W
 		kong.Exit(func(c int) { panic(kongExit{c}) }),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Vars{"version": tool + " " + Version},
+		kong.Vars{"version": VersionText(tool)},
 	}, opts...)
 	parser, err := kong.New(cli, options...)
 	if err != nil {

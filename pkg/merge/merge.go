@@ -101,34 +101,36 @@ func Merge(ctx context.Context, inputs []Input, out io.Writer, opt Options) (Sta
 		defer cleanup()
 	}
 	m := &merger{opt: opt}
-	// Open the first input to learn the output schema.
-	first, err := m.open(inputs[0])
+	// Every input's header is checked before the first row is written: a
+	// missing column in the last file must not fail a merge after
+	// megabytes of output. The first input sets the output's schema.
+	opened, err := m.openAll(inputs)
 	if err != nil {
 		return st, err
 	}
 	schema := m.outSchema
 	if opt.Balance && !schema.Has(row.Label) {
-		first.Close()
+		closeAll(opened)
 		return st, fmt.Errorf("%s: --balance needs a label column", inputs[0].Name)
 	}
 	if opt.Shuffle {
-		return m.shuffle(ctx, inputs, first, out, &st)
+		return m.shuffle(ctx, opened, out, &st)
 	}
 	w, err := row.NewWriter(out, opt.Format, schema, row.WriterOptions{AutoFlush: opt.AutoFlush})
 	if err != nil {
-		first.Close()
+		closeAll(opened)
 		return st, err
 	}
 	var sink func(*row.Row) error
 	if opt.Balance {
 		// Pass 1: count the classes; pass 2 (below) keeps a seeded sample.
 		counts := map[int]int{}
-		err := m.each(ctx, inputs, first, func(r *row.Row) error { counts[r.Label]++; return nil })
+		err := m.each(ctx, opened, func(r *row.Row) error { counts[r.Label]++; return nil })
 		if err != nil {
 			return st, errors.Join(err, w.Flush())
 		}
 		keep := newSampler(counts, opt.Seed)
-		if first, err = m.open(inputs[0]); err != nil {
+		if opened, err = m.openAll(inputs); err != nil {
 			return st, err
 		}
 		sink = func(r *row.Row) error {
@@ -140,7 +142,7 @@ func Merge(ctx context.Context, inputs []Input, out io.Writer, opt Options) (Sta
 	} else {
 		sink = func(r *row.Row) error { return m.write(w, r, &st) }
 	}
-	err = m.each(ctx, inputs, first, func(r *row.Row) error { st.In++; return sink(r) })
+	err = m.each(ctx, opened, func(r *row.Row) error { st.In++; return sink(r) })
 	if err != nil {
 		return st, errors.Join(err, w.Flush())
 	}
@@ -159,12 +161,12 @@ func (l *lineStore) Write(p []byte) (int, error) {
 // (~150 bytes a CSV row instead of a 776-byte row.Row), then writes them in
 // an order drawn from the seed; with Balance it first keeps a seeded sample
 // of each class. Nothing is written before every input was read.
-func (m *merger) shuffle(ctx context.Context, inputs []Input, first *openReader, out io.Writer, st *Stats) (Stats, error) {
+func (m *merger) shuffle(ctx context.Context, opened []*openReader, out io.Writer, st *Stats) (Stats, error) {
 	opt := m.opt
 	var header lineStore
 	hw, err := row.NewWriter(&header, opt.Format, m.outSchema, row.WriterOptions{})
 	if err != nil {
-		first.Close()
+		closeAll(opened)
 		return *st, err
 	}
 	hw.Close() // into memory: cannot fail
@@ -175,7 +177,7 @@ func (m *merger) shuffle(ctx context.Context, inputs []Input, first *openReader,
 	enc, _ := row.NewWriter(arena, opt.Format, m.outSchema, row.WriterOptions{AutoFlush: true}) // format checked above
 	var ends []int
 	var labels []int
-	err = m.each(ctx, inputs, first, func(r *row.Row) error {
+	err = m.each(ctx, opened, func(r *row.Row) error {
 		st.In++
 		if err := enc.Write(r); err != nil {
 			return err
@@ -349,20 +351,37 @@ func sameColumns(want, s *row.Schema) error {
 	return errors.New(strings.Join(parts, "; "))
 }
 
-// each reads every input in turn (the first already open) and calls fn on
-// each row, relabelled and with unknown columns in the output's order.
-func (m *merger) each(ctx context.Context, inputs []Input, first *openReader, fn func(*row.Row) error) error {
-	o := first
-	for i := range inputs {
-		if i > 0 {
-			var err error
-			if o, err = m.open(inputs[i]); err != nil {
-				return err
-			}
+// openAll opens every input and checks its header (see open); on an
+// error it closes those it opened. Each open input holds a read buffer
+// (64 KiB) until it is drained.
+func (m *merger) openAll(inputs []Input) ([]*openReader, error) {
+	var opened []*openReader
+	for _, in := range inputs {
+		o, err := m.open(in)
+		if err != nil {
+			closeAll(opened)
+			return nil, err
 		}
+		opened = append(opened, o)
+	}
+	return opened, nil
+}
+
+func closeAll(opened []*openReader) {
+	for _, o := range opened {
+		o.Close()
+	}
+}
+
+// each reads every opened input in turn, closing each once drained, and
+// calls fn on each row, relabelled and with unknown columns in the
+// output's order.
+func (m *merger) each(ctx context.Context, opened []*openReader, fn func(*row.Row) error) error {
+	for i, o := range opened {
 		err := m.drain(ctx, o, fn)
 		o.Close()
 		if err != nil {
+			closeAll(opened[i+1:])
 			return err
 		}
 	}

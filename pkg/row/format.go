@@ -2,6 +2,7 @@ package row
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -89,6 +90,9 @@ func (o ReaderOptions) parseSet() [numColumns]bool {
 // NewReaderWith is NewReader with options.
 func NewReaderWith(r io.Reader, name, format string, opt ReaderOptions) (Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	if err := notRows(br); err != nil {
+		return nil, &Error{Name: name, Err: err}
+	}
 	if format == "" || format == "auto" {
 		var err error
 		if format, err = sniff(br); err != nil {
@@ -125,6 +129,32 @@ func sniff(br *bufio.Reader) (string, error) {
 			return "csv", nil
 		}
 	}
+}
+
+// ErrCapture is the error for a packet capture given where rows belong
+// ("scanclass < scan.pcap"): without it the reader would call the capture's
+// binary header a CSV header that is not UTF-8 text.
+var ErrCapture = errors.New("this is a packet capture (pcap or pcapng), not session rows: make rows of it with pcapsess first (pcapsess -r FILE | ...)")
+
+// ErrGzip is the error for gzip'd input: a gzip'd capture goes to pcapsess,
+// gzip'd rows through zcat.
+var ErrGzip = errors.New("this is gzip-compressed data, not session rows: give a gzip'd capture to pcapsess -r FILE, gzip'd rows through zcat")
+
+// notRows recognises, by their first bytes, inputs that are certainly not
+// rows: pcap (either byte order, µs or ns), pcapng and gzip.
+func notRows(br *bufio.Reader) error {
+	b, _ := br.Peek(4)
+	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
+		return ErrGzip
+	}
+	if len(b) < 4 {
+		return nil
+	}
+	switch uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a:
+		return ErrCapture
+	}
+	return nil
 }
 
 // WriterOptions tune a writer.

@@ -212,3 +212,30 @@ func TestDerivedColumns(t *testing.T) {
 		t.Errorf("schema %v extra %v", s.Known, s.Extra)
 	}
 }
+
+// A capture or gzip'd data where rows belong is named for what it is,
+// whatever the format asked for, instead of a CSV header that is not text.
+func TestCaptureIsNotRows(t *testing.T) {
+	cases := []struct {
+		name string
+		head []byte
+		want error
+	}{
+		{"pcap little-endian", []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0}, ErrCapture},
+		{"pcap big-endian", []byte{0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0, 4}, ErrCapture},
+		{"pcap nanoseconds", []byte{0x4d, 0x3c, 0xb2, 0xa1, 2, 0, 4, 0}, ErrCapture},
+		{"pcapng", []byte{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0}, ErrCapture},
+		{"gzip", []byte{0x1f, 0x8b, 8, 0}, ErrGzip},
+	}
+	for _, c := range cases {
+		for _, format := range []string{"auto", "csv", "ndjson"} {
+			_, err := NewReader(bytes.NewReader(c.head), "f", format)
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s as %s: %v, want %v", c.name, format, err, c.want)
+			}
+		}
+	}
+	if _, err := NewReader(strings.NewReader("SYN\n1\n"), "f", "auto"); err != nil {
+		t.Errorf("rows: %v", err)
+	}
+}

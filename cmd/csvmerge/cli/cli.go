@@ -3,6 +3,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -34,11 +36,11 @@ type cliArgs struct {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cliArgs
 	return cliutil.Run(ctx, tool, description, &c, args, stdout, stderr, func(ctx context.Context, _ string) error {
-		return run(ctx, &c, stdin, stdout)
+		return run(ctx, &c, stdin, stdout, stderr)
 	})
 }
 
-func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout io.Writer) error {
+func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Writer) error {
 	opt := merge.Options{
 		Shuffle:   c.Shuffle,
 		Balance:   c.Balance,
@@ -61,10 +63,17 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout io.Writer) err
 			}
 		}
 	}
-	inputs, err := merge.FileInputs(c.Files, stdin)
+	// A signal ends stdin, also while it waits on an idle pipe or terminal.
+	inputs, err := merge.FileInputs(c.Files, cliutil.Input(ctx, stdin))
 	if err != nil {
 		return cliutil.Usage(err)
 	}
-	_, err = merge.Merge(ctx, inputs, stdout, opt)
+	st, err := merge.Merge(ctx, inputs, stdout, opt)
+	if errors.Is(err, cliutil.ErrInterrupted) {
+		// Every complete row read before the signal was written (flushed):
+		// the input ended early, which is what the user asked for.
+		fmt.Fprintf(stderr, "%s: interrupted by a signal before the end of the input: %d rows written\n", tool, st.Out)
+		return nil
+	}
 	return err
 }

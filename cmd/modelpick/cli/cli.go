@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"scanwatch/pkg/cliutil"
 	"scanwatch/pkg/learn"
 	"scanwatch/pkg/learn/eval"
+	treemodels "scanwatch/pkg/learn/trees"
 )
 
 const tool = "modelpick"
@@ -32,14 +34,14 @@ prediction time. --export trains the chosen model on all rows and writes a Light
 
 type cliArgs struct {
 	File       string `arg:"" optional:"" name:"file" help:"Labelled rows (CSV or NDJSON, e.g. from csvmerge); - is standard input."`
-	Features   string `default:"seed" placeholder:"LIST" help:"'seed' (duration SYN ACK FIN RST URG PSH), 'extended' (those plus every evidence column the file has), 'portable' (the evidence whose meaning does not depend on the path: the default model's) or a comma-separated list of numeric columns."`
+	Features   string `default:"seed" placeholder:"LIST" help:"Features to train on (default: seed): 'seed' (duration SYN ACK FIN RST URG PSH), 'extended' (those plus every evidence column the file has), 'portable' (the evidence whose meaning does not depend on the path: the default model's) or a comma-separated list of numeric columns."`
 	Folds      int    `default:"5" help:"Cross-validation folds (at least 2)."`
 	Seed       int64  `default:"1" help:"Seed for the folds and the random forest."`
 	Candidates string `placeholder:"LIST" help:"Comma-separated candidates to evaluate (default: all; see --list)."`
 	List       bool   `help:"List the candidates and exit."`
 	Model      string `placeholder:"NAME" help:"Model to export (default: the best GBDT by cross-validated accuracy)."`
 	Export     string `placeholder:"FILE" help:"Train the chosen model on all rows and write it as a LightGBM text model."`
-	Report     string `placeholder:"DIR" help:"Write report.md, report.json and ROC and speed pictures (roc.svg/.png, speed.svg/.png) into DIR."`
+	Report     string `placeholder:"DIR" help:"Write report.md, report.json and pictures (ROC on a log false-positive axis and zoomed, precision-recall, calibration, the exported model's confusion matrix and feature importance, speed; PNG and SVG) into DIR."`
 	Holdout    string `placeholder:"FILE" help:"Also train each candidate on all rows and score it on FILE, a capture it never saw."`
 	cliutil.VersionFlag
 }
@@ -48,7 +50,14 @@ type cliArgs struct {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cliArgs
 	return cliutil.Run(ctx, tool, description, &c, args, stdout, stderr, func(ctx context.Context, _ string) error {
-		return run(ctx, &c, stdin, stdout, stderr)
+		err := run(ctx, &c, cliutil.Input(ctx, stdin), stdout, stderr)
+		if errors.Is(err, cliutil.ErrInterrupted) || (err != nil && ctx.Err() != nil) {
+			// Not a filter: a model or a table from part of the rows is
+			// not what was asked for, so a signal is a failure (exit 1)
+			// and nothing is written.
+			return errors.New("interrupted by a signal: nothing evaluated or written")
+		}
+		return err
 	})
 }
 
@@ -68,6 +77,16 @@ type outcome struct {
 	Exported  string // model name written by --export
 	ExportTo  string
 	ExportMax float64 // largest |trainer − leaves| probability difference
+	// WouldExport is the model --export writes (or would), chosen for
+	// WouldExportWhy.
+	WouldExport, WouldExportWhy string
+	// Featured is the model the report's confusion matrix and importance
+	// picture show: the one --export writes (or would), FeaturedWhy says so.
+	Featured    string
+	FeaturedWhy string
+	// Importance is each evaluated tree model's gain importance, trained
+	// on all rows (report only).
+	Importance map[string][]float64
 }
 
 func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -158,6 +177,15 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 	if hold != nil {
 		steps += len(chosen)
 	}
+	var trees []eval.Candidate // for the report's feature importance
+	if c.Report != "" {
+		for _, cand := range chosen {
+			if exportable(cand) {
+				trees = append(trees, cand)
+			}
+		}
+		steps += len(trees)
+	}
 	bar := newBar(stderr, steps)
 	folds := eval.StratifiedFolds(d.Y, c.Folds, c.Seed)
 	for _, cand := range chosen {
@@ -185,13 +213,36 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 			out.Holdout = append(out.Holdout, r)
 		}
 	}
+	if len(trees) > 0 {
+		out.Importance = map[string][]float64{}
+		for _, cand := range trees {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			bar.Describe(cand.Name + " importance")
+			m := cand.New()
+			if err := m.Fit(d); err != nil {
+				bar.Clear()
+				return err
+			}
+			if share, ok := treemodels.GainImportance(m, len(d.Features)); ok {
+				out.Importance[cand.Name] = share
+			}
+			bar.Add(1)
+		}
+	}
 	bar.Finish()
 	bar.Clear()
 
 	// The table first: if the export fails, the cross-validation's results
 	// are not lost with it.
 	writeTable(stdout, summaries(out.CV), true)
-	writeVerdicts(stdout, summaries(out.CV))
+	wouldExport, why := defaultExport(all, out.CV), "the best GBDT by accuracy"
+	if exportCand != nil {
+		wouldExport, why = *exportCand, "as --model says"
+	}
+	out.WouldExport, out.WouldExportWhy = wouldExport.Name, why
+	writeVerdicts(stdout, summaries(out.CV), all, wouldExport.Name, why)
 	if hold != nil {
 		fmt.Fprintf(stdout, "\nHold-out: trained on all %d rows of %s, scored on %d rows of %s\n\n", out.Rows, out.Input, out.HoldRows, out.HoldName)
 		writeTable(stdout, summaries(out.Holdout), false)
@@ -208,10 +259,15 @@ func run(ctx context.Context, c *cliArgs, stdin io.Reader, stdout, stderr io.Wri
 			tool, out.ExportTo, out.Exported, out.Rows, strings.Join(out.Features, " "), out.ExportMax)
 	}
 	if c.Report != "" {
+		out.Featured, out.FeaturedWhy = wouldExport.Name, "the model --export writes"
+		if out.featuredResult() == nil { // not evaluated (--candidates): the best by accuracy instead
+			v := verdicts(summaries(out.CV))[0]
+			out.Featured, out.FeaturedWhy = v.Model, "the best by accuracy"
+		}
 		if err := writeReport(c.Report, out); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "%s: wrote report.md, report.json, roc.svg, roc.png, speed.svg and speed.png in %s\n", tool, c.Report)
+		fmt.Fprintf(stderr, "%s: wrote report.md, report.json and its pictures in %s\n", tool, c.Report)
 	}
 	return nil
 }

@@ -3,18 +3,16 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
 	"scanwatch/pkg/learn/eval"
@@ -125,11 +123,37 @@ func (v verdict) String() string {
 	return fmt.Sprintf("%s (%.4f ± %.4f)", v.Model, v.Value, v.Std)
 }
 
-func writeVerdicts(w io.Writer, rows []eval.Summary) {
+// writeVerdicts prints the three verdicts, and under the best by accuracy
+// exportNote's word on exporting it.
+func writeVerdicts(w io.Writer, rows []eval.Summary, all []eval.Candidate, wouldExport, why string) {
 	fmt.Fprintln(w)
 	for _, v := range verdicts(rows) {
 		fmt.Fprintf(w, "Best by %-16s %s\n", v.By+":", v)
+		if v.By == "accuracy" {
+			if note := exportNote(v.Model, rows, all, wouldExport, why); note != "" {
+				fmt.Fprintf(w, "    %s\n", note)
+			}
+		}
 	}
+}
+
+// exportNote says, when --export would not write best (the best by
+// accuracy), whether best can be exported at all and which model --export
+// writes (wouldExport, chosen for why); "" when it writes best.
+func exportNote(best string, rows []eval.Summary, all []eval.Candidate, wouldExport, why string) string {
+	if best == wouldExport {
+		return ""
+	}
+	acc := ""
+	for _, s := range rows {
+		if s.Name == wouldExport {
+			acc = fmt.Sprintf(" (%.4f)", s.Accuracy.Mean)
+		}
+	}
+	if c, err := findCandidate(all, best); err == nil && !exportable(c) {
+		return fmt.Sprintf("%s cannot be exported (only GBDT, RandomForest and DecisionTree write LightGBM text); --export writes %s%s, %s", best, wouldExport, acc, why)
+	}
+	return fmt.Sprintf("--export writes %s%s, %s; --model %s exports this one", wouldExport, acc, why, best)
 }
 
 // jsonReport is report.json.
@@ -186,6 +210,11 @@ func writeReport(dir string, o *outcome) error {
 	md.WriteString("\n")
 	for _, v := range rep.Verdicts {
 		fmt.Fprintf(&md, "- Best by %s: **%s**\n", v.By, v)
+		if v.By == "accuracy" {
+			if note := exportNote(v.Model, cv, candidates(o.Seed), o.WouldExport, o.WouldExportWhy); note != "" {
+				fmt.Fprintf(&md, "  (%s)\n", note)
+			}
+		}
 	}
 	if rep.Holdout != nil {
 		fmt.Fprintf(&md, "\n## Hold-out: trained on all rows, scored on `%s` (%d rows)\n\n", o.HoldName, o.HoldRows)
@@ -194,24 +223,137 @@ func writeReport(dir string, o *outcome) error {
 	if rep.Export != nil {
 		fmt.Fprintf(&md, "\nExported **%s**, trained on all %d rows, to `%s`.\n", o.Exported, o.Rows, o.ExportTo)
 	}
-	md.WriteString("\n![ROC curves](roc.svg)\n\n![accuracy vs prediction time](speed.svg)\n")
-	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(md.String()), 0o644); err != nil {
-		return err
-	}
-	sp, err := speedPlot(cv)
+	pictures, err := o.pictures(cv)
 	if err != nil {
 		return err
 	}
-	// SVG for the markdown, PNG for viewers that do not render SVG.
-	for _, ext := range []string{".svg", ".png"} {
-		if err := rocPlot(o.CV).Save(6*vg.Inch, 5*vg.Inch, filepath.Join(dir, "roc"+ext)); err != nil {
-			return err
-		}
-		if err := sp.Save(7*vg.Inch, 5*vg.Inch, filepath.Join(dir, "speed"+ext)); err != nil {
-			return err
+	md.WriteString(reportPictures(o, pictures))
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	// PNG for the markdown (GitHub and most viewers show it inline), SVG
+	// to zoom into.
+	for _, pic := range pictures {
+		for _, ext := range []string{".png", ".svg"} {
+			if err := pic.plot.Save(pic.w, pic.h, filepath.Join(dir, pic.name+ext)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// picture is one of the report's figures.
+type picture struct {
+	name, alt string
+	plot      *plot.Plot
+	w, h      vg.Length
+}
+
+// pictures makes the report's figures: ROC (log false-positive rate and
+// the top-left corner), precision-recall, calibration, the featured
+// model's confusion matrix and feature importance, and speed.
+func (o *outcome) pictures(cv []eval.Summary) ([]picture, error) {
+	rocLog, rocZoom := rocPlots(o.CV, cv)
+	pics := []picture{
+		{"roc", "ROC curves, false-positive rate on a log axis", rocLog, 7 * vg.Inch, 5 * vg.Inch},
+		{"roc-zoom", "ROC curves, top-left corner", rocZoom, 7 * vg.Inch, 5 * vg.Inch},
+		{"pr", "precision-recall curves", prPlot(o.CV), 7 * vg.Inch, 5 * vg.Inch},
+		{"calibration", "calibration (reliability) curves", calibrationPlot(o.CV), 7 * vg.Inch, 5 * vg.Inch},
+	}
+	if r := o.featuredResult(); r != nil {
+		cp, err := confusionPlot(r.Name, eval.NewConfusion(r.Y, predictions(r.Prob)))
+		if err != nil {
+			return nil, err
+		}
+		pics = append(pics, picture{"confusion", r.Name + " confusion matrix", cp, 5.5 * vg.Inch, 5 * vg.Inch})
+	}
+	if share, ok := o.Importance[o.Featured]; ok {
+		ip, err := importancePlot(o.Featured, o.Features, share)
+		if err != nil {
+			return nil, err
+		}
+		pics = append(pics, picture{"importance", o.Featured + " feature importance", ip, 7 * vg.Inch, vg.Length(1.5+0.3*float64(len(o.Features))) * vg.Inch})
+	}
+	sp, err := speedPlot(cv)
+	if err != nil {
+		return nil, err
+	}
+	pics = append(pics, picture{"speed", "prediction time per row and accuracy", sp, 7 * vg.Inch, vg.Length(1.5+0.45*float64(len(cv))) * vg.Inch})
+	return pics, nil
+}
+
+// featuredResult is the cross-validation result of the featured model.
+func (o *outcome) featuredResult() *eval.Result {
+	for _, r := range o.CV {
+		if r.Name == o.Featured {
+			return r
+		}
+	}
+	return nil
+}
+
+func predictions(prob []float64) []int8 {
+	out := make([]int8, len(prob))
+	for i, p := range prob {
+		out[i] = eval.Predict(p)
+	}
+	return out
+}
+
+// reportPictures is report.md's part on the figures: what each shows and
+// how to read it, and the gain importance of every tree model evaluated.
+func reportPictures(o *outcome, pics []picture) string {
+	var md strings.Builder
+	has := func(name string) bool {
+		return slices.ContainsFunc(pics, func(p picture) bool { return p.name == name })
+	}
+	md.WriteString("\n## Figures\n\n")
+	md.WriteString("Curves are over the pooled out-of-fold probabilities; legends give the table's ROC-AUC " +
+		"(mean over folds) and each curve's average precision.\n\n")
+	md.WriteString("**ROC.** Near-perfect models all hug the top-left corner of a linear ROC plot; with the " +
+		"false-positive rate on a log axis they separate where a detector lives, at false-alarm rates of " +
+		"1e-3 and below. The second plot zooms into the corner (FPR ≤ 5 %, TPR ≥ 90 %).\n\n")
+	md.WriteString("![ROC curves, false-positive rate on a log axis](roc.png)\n\n![ROC curves, top-left corner](roc-zoom.png)\n\n")
+	md.WriteString("**Precision-recall.** Normal sessions far outnumber probes on a real network, so precision " +
+		"(how many alerts are real) matters more than the ROC shows.\n\n![precision-recall curves](pr.png)\n\n")
+	md.WriteString("**Calibration.** Each point is a bin of sessions by predicted probability: how many of them " +
+		"were scans. scanclass cuts at 0.5 and scanalert averages the score, so a calibrated model's points lie " +
+		"on the diagonal.\n\n![calibration curves](calibration.png)\n\n")
+	if has("confusion") {
+		fmt.Fprintf(&md, "**Confusion matrix** of %s (%s), out of fold at threshold 0.5: the kinds of mistakes, "+
+			"with each cell's share of its true class.\n\n![confusion matrix](confusion.png)\n\n", o.Featured, o.FeaturedWhy)
+	}
+	if len(o.Importance) > 0 {
+		md.WriteString("**Feature importance** (gain): each feature's share of a tree model's total split gain, " +
+			"the model trained on all rows. When several models reach the same accuracy, this says which " +
+			"evidence each rests on, and whether that evidence will hold on another network.\n\n")
+		if has("importance") {
+			md.WriteString("![feature importance](importance.png)\n\n")
+		}
+		var names []string
+		for _, r := range o.CV {
+			if _, ok := o.Importance[r.Name]; ok {
+				names = append(names, r.Name)
+			}
+		}
+		md.WriteString("| feature | " + strings.Join(names, " | ") + " |\n|---|")
+		for range names {
+			md.WriteString("---|")
+		}
+		md.WriteString("\n")
+		for f, feature := range o.Features {
+			md.WriteString("| " + feature)
+			for _, n := range names {
+				fmt.Fprintf(&md, " | %.1f%%", 100*o.Importance[n][f])
+			}
+			md.WriteString(" |\n")
+		}
+		md.WriteString("\n")
+	}
+	md.WriteString("**Speed.** Prediction time per row against accuracy, the harvester's trade-off.\n\n" +
+		"![prediction time per row and accuracy](speed.png)\n")
+	return md.String()
 }
 
 func markdownTable(md *strings.Builder, rows []eval.Summary, withStd bool) {
@@ -223,74 +365,4 @@ func markdownTable(md *strings.Builder, rows []eval.Summary, withStd bool) {
 	for _, s := range rows {
 		md.WriteString("| " + strings.Join(cells(s, withStd), " | ") + " |\n")
 	}
-}
-
-// rocPlot draws each candidate's ROC curve over its pooled out-of-fold
-// probabilities.
-func rocPlot(rs []*eval.Result) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = "ROC, out-of-fold probabilities"
-	p.X.Label.Text = "false-positive rate"
-	p.Y.Label.Text = "true-positive rate"
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
-	p.Legend.Top = false
-	p.Legend.Left = false
-	for i, r := range rs {
-		fpr, tpr := eval.ROC(r.Y, r.Prob)
-		pts := make(plotter.XYs, len(fpr))
-		for j := range fpr {
-			pts[j].X, pts[j].Y = fpr[j], tpr[j]
-		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			continue
-		}
-		l.Color = plotutil.Color(i)
-		l.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
-		l.Width = vg.Points(1.2)
-		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s AUC %.4f", r.Name, eval.AUC(r.Y, r.Prob)), l)
-	}
-	return p
-}
-
-// speedPlot places each candidate on its own line at its prediction time
-// per row (log scale), labelled with its accuracy: the harvester's trade-off in
-// one picture, readable even when the accuracies are all alike.
-func speedPlot(rows []eval.Summary) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "prediction time per row (labels: cross-validated accuracy)"
-	p.X.Label.Text = "seconds per row (log scale)"
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	pts := make(plotter.XYs, 0, len(rows))
-	var labels, names []string
-	for i, s := range rows {
-		x := s.PredictSecondsPerRow.Mean
-		if !(x > 0) {
-			x = 1e-9 // below the clock's resolution: pin it to 1ns for the log scale
-		}
-		// Candidates top to bottom in table order.
-		pts = append(pts, plotter.XY{X: x, Y: float64(len(rows) - 1 - i)})
-		labels = append(labels, fmt.Sprintf("  %.4f", s.Accuracy.Mean))
-		names = append(names, rows[len(rows)-1-i].Name)
-	}
-	if len(pts) == 0 {
-		return p, nil
-	}
-	sc, err := plotter.NewScatter(pts)
-	if err != nil {
-		return nil, err
-	}
-	sc.Color = color.RGBA{R: 200, A: 255}
-	p.Add(sc)
-	lb, err := plotter.NewLabels(plotter.XYLabels{XYs: pts, Labels: labels})
-	if err != nil {
-		return nil, err
-	}
-	p.Add(lb)
-	p.NominalY(names...)
-	p.X.Max *= 4 // room for the labels
-	p.Add(plotter.NewGrid())
-	return p, nil
 }

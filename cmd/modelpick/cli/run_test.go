@@ -121,12 +121,24 @@ func TestSmallSubsetAllCandidates(t *testing.T) {
 	if rep.Export == nil || !strings.HasPrefix(rep.Export.Model, "GBDT(") {
 		t.Fatalf("export %+v", rep.Export)
 	}
-	for _, f := range []string{"report.md", "roc.svg", "roc.png", "speed.svg", "speed.png"} {
+	md, err := os.ReadFile(filepath.Join(dir, "report", "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pic := range []string{"roc", "roc-zoom", "pr", "calibration", "confusion", "importance", "speed"} {
+		if !strings.Contains(string(md), "]("+pic+".png)") {
+			t.Errorf("report.md does not show %s.png", pic)
+		}
+	}
+	if !strings.Contains(string(md), "| feature | GBDT(") {
+		t.Errorf("report.md has no feature importance table")
+	}
+	for _, f := range []string{"report.md", "roc.svg", "roc.png", "roc-zoom.png", "pr.png", "calibration.png", "confusion.png", "importance.png", "speed.svg", "speed.png"} {
 		if st, err := os.Stat(filepath.Join(dir, "report", f)); err != nil || st.Size() < 100 {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, "report", "report.md"))
+
 	if !strings.Contains(string(md), "| "+rep.CV[0].Name+" | ") {
 		t.Errorf("report.md has no row for %s", rep.CV[0].Name)
 	}
@@ -252,5 +264,15 @@ func TestHoldoutOneClass(t *testing.T) {
 	r := rep.Holdout.Results[0]
 	if r.TN.Mean != 0 || r.FP.Mean != 0 || r.TP.Mean+r.FN.Mean != 208 || r.Recall.Mean < 0.9 {
 		t.Errorf("hold-out on 208 scans: %+v", r)
+	}
+}
+
+// When the best by accuracy cannot be exported, the verdict says so and
+// names the model --export writes.
+func TestBestByAccuracyNotExportable(t *testing.T) {
+	stdout, _ := runModelpick(t, smallCSV, "--folds", "3", "--candidates", "kNN(5),GBDT(50)")
+	if !strings.Contains(stdout, "Best by accuracy:        kNN(5)") ||
+		!strings.Contains(stdout, "\n    kNN(5) cannot be exported (only GBDT, RandomForest and DecisionTree write LightGBM text); --export writes GBDT(50) (") {
+		t.Errorf("stdout:\n%s", stdout)
 	}
 }

@@ -30,10 +30,16 @@ replaying a capture gives exactly the rows the live run gave. The first packet's
 initiator (src_*). Live capture uses AF_PACKET and needs root or
 CAP_NET_RAW; no libpcap is needed.
 
+From a pipe (-r -, a FIFO) a row leaves as soon as its session has ended in
+packet time, that is once a later packet shows it idle (or at the end of
+input); a regular file is written in large blocks unless -l. A summary goes
+to stderr at the end (-q: none); SIGINT or SIGTERM ends the input, writes
+every session read so far and says the input was cut short.
+
 Examples:
   sudo pcapsess -i lo | scanclass | scanalert
   pcapsess -r scan.pcap --label 1 > bad.csv
-  tcpdump -i lo -w - | pcapsess -r -`
+  tcpdump -U -i lo -w - | pcapsess -r - | scanclass | scanalert`
 
 type cmd struct {
 	Interface       string        `short:"i" help:"Capture live from this interface (AF_PACKET)." xor:"src" placeholder:"IFACE"`
@@ -49,6 +55,7 @@ type cmd struct {
 	MaxSessions     int           `help:"Most sessions held open; past it the least recently active is written early and counted." default:"${maxsessions}"`
 	Write           string        `short:"w" help:"Also save every packet read (with --host or --port: every packet they keep) to this pcap file: replaying it with -r gives exactly the rows of this run." placeholder:"FILE"`
 	User            string        `short:"Z" help:"After opening the live socket (and the -w file), run as this user, like tcpdump -Z; empty keeps root." default:"nobody" placeholder:"USER"`
+	LineBuffered    bool          `short:"l" name:"line-buffered" help:"Write every row out as soon as its session ends, like tcpdump -l (live capture, a terminal and a pipe or FIFO on -r already do; a regular file on -r is otherwise written in large blocks)."`
 	Quiet           bool          `short:"q" help:"Print no summary on stderr."`
 	cliutil.VersionFlag
 
@@ -97,10 +104,25 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	var src *capture.Source
 	var err error
+	// stream is set when -r reads a pipe, a FIFO or a terminal: its rows
+	// are flushed each time pcapsess is about to wait for more packets, so
+	// that "tcpdump -U -w - | pcapsess -r -" writes each session as it ends.
+	var stream *row.FlushBeforeRead
 	if c.Interface != "" {
 		src, err = capture.OpenLive(c.Interface, capture.LiveOptions{Snaplen: c.Snaplen})
 	} else {
-		src, err = capture.OpenFile(c.Read, c.stdin)
+		src, err = capture.OpenFileWith(c.Read, c.stdin, func(r io.Reader) io.Reader {
+			// A signal ends the input, also a read waiting on an idle pipe.
+			in := cliutil.Input(ctx, r)
+			if cliutil.IsRegularFile(r) {
+				return in
+			}
+			stream = &row.FlushBeforeRead{R: in}
+			return stream
+		})
+	}
+	if errors.Is(err, cliutil.ErrInterrupted) {
+		return nil // a signal before the capture's header: no packets
 	}
 	if err != nil {
 		return err
@@ -108,12 +130,6 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	defer src.Close()
 	if liveReady != nil && src.Live() {
 		liveReady()
-	}
-	if !src.Live() {
-		// A blocked read of a pipe only returns when the pipe closes: closing
-		// our end on a signal turns it into the end of input.
-		stop := context.AfterFunc(ctx, func() { src.Close() })
-		defer stop()
 	}
 	if c.Write != "" {
 		f, err := os.Create(c.Write)
@@ -148,14 +164,19 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 
 	schema := row.SessionSchema(c.Label != nil)
-	// Live or to a terminal, every row is flushed as written; otherwise rows
-	// are formatted on the second core while this one reads packets.
-	autoFlush := src.Live() || cliutil.IsTerminal(stdout)
+	// Live, to a terminal or with -l, every row is flushed as written; from
+	// a pipe, before each wait for input; from a regular file (the fast
+	// path), rows are formatted on the second core while this one reads
+	// packets, and written in large blocks.
+	autoFlush := src.Live() || cliutil.IsTerminal(stdout) || c.LineBuffered
 	w, err := row.NewWriter(stdout, c.Format, schema, row.WriterOptions{
-		AutoFlush: autoFlush, Background: !autoFlush,
+		AutoFlush: autoFlush, Background: !autoFlush && stream == nil,
 	})
 	if err != nil {
 		return cliutil.Usage(err)
+	}
+	if stream != nil {
+		stream.Flush = w.Flush
 	}
 	emit := func(r *row.Row) error {
 		if c.Label != nil {
@@ -165,9 +186,17 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	table := session.NewTable(cfg, emit)
 	runErr := table.Run(ctx, src, dec, session.RunOptions{Live: src.Live(), IsTimeout: capture.IsTimeout})
+	if errors.Is(runErr, cliutil.ErrInterrupted) {
+		runErr = nil // Run wrote every session before it returned
+	}
+	if stream != nil {
+		stream.Flush = nil
+	}
 	closeErr := w.Close()
 	if !c.Quiet {
-		c.summary(stderr, table.Stats(), src)
+		// A file read to its end is the normal case; a signal that stops a
+		// live capture is too, while one that cuts a file short is news.
+		c.summary(stderr, table.Stats(), src, !src.Live() && ctx.Err() != nil)
 	}
 	if runErr != nil {
 		if cliutil.IsBrokenPipe(runErr) {
@@ -182,13 +211,10 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 	return closeErr
 }
 
-// summary reports, on stderr, what a user needs to trust the rows: what
-// was skipped or evicted, and kernel drops for live capture.
-func (c *cmd) summary(stderr io.Writer, st session.Stats, src *capture.Source) {
-	notable := st.Evicted > 0 || st.Malformed > 0 || src.Live()
-	if !notable {
-		return
-	}
+// summary reports, on stderr, what a user needs to trust the rows: how
+// much was read, what was skipped or evicted, kernel drops for live
+// capture, and whether a signal cut a capture file short.
+func (c *cmd) summary(stderr io.Writer, st session.Stats, src *capture.Source, interrupted bool) {
 	fmt.Fprintf(stderr, "%s: %s: %d packets, %d TCP, %d sessions written", tool, src.Name, st.Packets, st.TCP, st.Sessions)
 	if st.Evicted > 0 {
 		fmt.Fprintf(stderr, ", %d written early because --max-sessions was reached", st.Evicted)
@@ -201,6 +227,9 @@ func (c *cmd) summary(stderr io.Writer, st session.Stats, src *capture.Source) {
 	}
 	if seen, drops, ok := src.Drops(); ok {
 		fmt.Fprintf(stderr, "; kernel: %d received, %d dropped", seen, drops)
+	}
+	if interrupted {
+		fmt.Fprint(stderr, "; interrupted by a signal before the end of the input: the sessions read so far were written")
 	}
 	fmt.Fprintln(stderr)
 }

@@ -79,8 +79,14 @@ type cmd struct {
 	MaxWindow   int           `help:"Most sessions held in the window (memory bound)." default:"1048576" hidden:""`
 	MaxEpisodes int           `help:"Most open episodes (memory bound)." default:"4096" hidden:""`
 	NoSummary   bool          `help:"Print no summary line on stderr."`
+	Sensor      string        `help:"This sensor's name, the EVE records' host (default: the hostname)." placeholder:"NAME"`
+	InIface     string        `name:"in-iface" help:"The interface the rows were captured on (pcapsess -i IFACE), the EVE records' in_iface; none for capture files." placeholder:"IFACE"`
 	cliutil.VersionFlag
 }
+
+// hostname names the sensor when --sensor is not given (a variable for
+// tests, whose goldens must not hold the machine's name).
+var hostname = os.Hostname
 
 // maxTableAlerts bounds the open alerts listed under the live table.
 const maxTableAlerts = 5
@@ -171,8 +177,23 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
+	// Ctrl-C reaches the whole pipeline: pcapsess then writes the sessions
+	// it still holds and exits. The input ends signalGrace after a signal
+	// (or at its end, if sooner), so that those rows count; a second
+	// signal kills at once (default handling again).
+	inCtx, endInput := context.WithCancel(context.Background())
+	defer endInput()
+	stopGrace := context.AfterFunc(ctx, func() {
+		cancel()
+		time.AfterFunc(signalGrace, endInput)
+	})
+	defer stopGrace()
+	in = cliutil.Input(inCtx, in)
 
 	rd, err := row.NewReader(in, name, c.InputFormat) // the format is one of kong's enum
+	if errors.Is(err, cliutil.ErrInterrupted) {
+		return 0, nil // a signal before the header: nothing to detect in
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -192,40 +213,31 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 			format = "text"
 		}
 	}
+	sensor := alert.Sensor{Host: c.Sensor, InIface: c.InIface}
+	if sensor.Host == "" {
+		if sensor.Host, err = hostname(); err != nil {
+			return 0, fmt.Errorf("the hostname, the default --sensor: %w", err)
+		}
+	}
+	live := format == "text" && (forceLive || cliutil.IsTerminal(stdout))
 	out := &output{
-		w:       bufio.NewWriterSize(stdout, 64<<10),
-		eve:     format == "eve",
-		live:    format == "text" && (forceLive || cliutil.IsTerminal(stdout)),
-		log:     logFile,
-		det:     det,
-		window:  cfg.Window,
-		stopped: make(chan struct{}),
+		w:      bufio.NewWriterSize(stdout, 64<<10),
+		eve:    format == "eve",
+		live:   live,
+		locked: live,
+		log:    logFile,
+		det:    det,
+		window: cfg.Window,
+		sensor: sensor,
 	}
 	if cfg.Window == 0 {
 		out.window = det.Config().Window
 	}
+	defer context.AfterFunc(ctx, out.stopLive)()
 
-	// Rows are read and processed in their own goroutine: a read of stdin
-	// blocks until a row arrives, and a signal must not wait for one. The
-	// mutex hands the detector and output over to the signal path.
-	readDone := make(chan error, 1)
-	go func() { readDone <- out.consume(rd, name) }()
-	var readErr error
-	select {
-	case readErr = <-readDone:
-	case <-ctx.Done():
-		// Ctrl-C reaches the whole pipeline: pcapsess then writes the
-		// sessions it still holds and exits. Keep reading briefly so those
-		// rows count; a second signal kills at once (default handling).
-		cancel()
-		select {
-		case readErr = <-readDone:
-		case <-time.After(signalGrace):
-		}
-	}
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	close(out.stopped)
+	readErr := out.consume(rd, name)
+	out.lock()
+	defer out.unlock()
 	out.emit(det.Close())
 	out.finish()
 	st := det.Stats()
@@ -267,10 +279,13 @@ func pct(n, of int) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
 }
 
-// output writes records and the table. Everything in it is guarded by mu.
+// output writes records and the table.
 type output struct {
+	// mu guards the rest when locked (a live table): a signal erases the
+	// table from another goroutine.
 	mu       sync.Mutex
-	stopped  chan struct{}
+	locked   bool
+	sensor   alert.Sensor
 	w        *bufio.Writer
 	eve      bool
 	live     bool
@@ -283,29 +298,53 @@ type output struct {
 	err      error // first write error
 }
 
+// consume reads rows until the input ends: at its end, on a signal
+// (cliutil.ErrInterrupted, the incomplete row dropped) or on an error.
 func (o *output) consume(rd row.Reader, name string) error {
 	var r row.Row
 	for {
 		err := rd.Read(&r)
-		o.mu.Lock()
-		select {
-		case <-o.stopped:
-			o.mu.Unlock()
-			return nil
-		default:
-		}
-		if err == io.EOF {
-			o.mu.Unlock()
+		if err == io.EOF || errors.Is(err, cliutil.ErrInterrupted) {
 			return nil
 		}
 		if err == nil {
+			o.lock()
 			err = o.observe(&r, name, rd.Line())
+			o.unlock()
 		}
-		o.mu.Unlock()
 		if err != nil {
 			return err
 		}
 	}
+}
+
+func (o *output) lock() {
+	if o.locked {
+		o.mu.Lock()
+	}
+}
+
+func (o *output) unlock() {
+	if o.locked {
+		o.mu.Unlock()
+	}
+}
+
+// stopLive erases the live table at once on a signal and draws no more
+// until the final one. On Ctrl-C every process of the pipeline writes to
+// the same terminal (pcapsess's summary, the shell's ^C), so the cursor no
+// longer stands below the table and redrawing it in place would leave a
+// second, torn copy on the screen. Records still go out as lines; finish
+// then prints the final table once.
+func (o *output) stopLive() {
+	if !o.locked {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.undraw()
+	o.live = false
+	o.flush()
 }
 
 func (o *output) observe(r *row.Row, name string, line int) error {
@@ -338,7 +377,7 @@ func (o *output) emit(evs []alert.Event) {
 	o.undraw()
 	for i := range evs {
 		e := &evs[i]
-		o.buf = alert.AppendEVE(o.buf[:0], e)
+		o.buf = alert.AppendEVE(o.buf[:0], e, o.sensor)
 		if o.log != nil {
 			if _, err := o.log.Write(o.buf); err != nil && o.err == nil {
 				o.err = fmt.Errorf("--log: %w", err)
@@ -376,6 +415,7 @@ func (o *output) finish() {
 		o.undraw()
 		o.draw()
 	}
+	o.drawn = 0 // final: a signal arriving now must not erase it
 	o.flush()
 }
 
@@ -403,11 +443,17 @@ func (o *output) draw() {
 	}
 	b = line(b, "total", st.Rows, st.Anomalies)
 	b = line(b, "last "+o.window.String(), st.WindowRows, st.WindowAnomalies)
+	// "Detected" means an alert was raised; whether a scan goes on now
+	// is said apart, so that the final table of a run that alerted does
+	// not read "scan detected: no".
 	detected := "no"
-	if st.Open > 0 {
-		detected = fmt.Sprintf("YES, %d scanner(s) now", st.Open)
+	switch {
+	case st.Open > 0:
+		detected = fmt.Sprintf("YES, %d scanner(s) scanning now", st.Open)
+	case st.Alerts > 0:
+		detected = "yes, none scanning now"
 	}
-	b = fmt.Appendf(b, "  scan detected: %s   alerts so far: %d\n", detected, st.Alerts)
+	b = fmt.Appendf(b, "  scan detected: %s   alerts raised: %d\n", detected, st.Alerts)
 	lines := 5
 	// Who is scanning now, so the table answers "who, what, how" at a glance.
 	for _, e := range o.det.Alerting(maxTableAlerts) {

@@ -11,9 +11,14 @@ import (
 	"time"
 
 	pcapsess "scanwatch/cmd/pcapsess/cli"
+	"scanwatch/pkg/alert"
 	"scanwatch/pkg/clitest"
+	"scanwatch/pkg/cliutil"
 	"scanwatch/pkg/row"
 )
+
+// The goldens hold this sensor name, not the machine's.
+func init() { hostname = func() (string, error) { return "sensor-test", nil } }
 
 // The cases are data: ../testdata/cases.json, goldens in ../testdata/golden;
 // paths in them are relative to cmd/scanalert. Regenerate the goldens with:
@@ -286,15 +291,111 @@ func TestLiveTable(t *testing.T) {
 	if n5, n6 := strings.Count(s, "\x1b[5F\x1b[J"), strings.Count(s, "\x1b[6F\x1b[J"); n5 < 5 || n6 < 30 {
 		t.Errorf("%d + %d redraws", n5, n6)
 	}
-	if !strings.Contains(s, "scan detected: YES, 1 scanner(s) now   alerts so far: 1\n    #1 127.0.0.2: nmap SYN scan → 127.0.0.1, ") {
+	if !strings.Contains(s, "scan detected: YES, 1 scanner(s) scanning now   alerts raised: 1\n    #1 127.0.0.2: nmap SYN scan → 127.0.0.1, ") {
 		t.Errorf("no open alert listed under the table")
 	}
 	last := s[strings.LastIndex(s, "\x1b[J")+len("\x1b[J"):]
 	if !strings.HasPrefix(last, "scanalert  packet time 2026-11-25 04:27:22.") || !strings.Contains(last, "total                40          4 (10.0%)         36 (90.0%)") ||
-		!strings.Contains(last, "scan detected: no   alerts so far: 1") {
+		!strings.Contains(last, "scan detected: yes, none scanning now   alerts raised: 1") || strings.Count(s[strings.LastIndex(s, "\x1b[J"):], "scanalert  packet time") != 1 {
 		t.Errorf("final table:\n%s", last)
 	}
 	if !strings.Contains(s, "\x1b[J2026-11-25 04:27:22.369948 \x1b[1;31mALERT\x1b[0m start #1 nmap SYN scan from 127.0.0.2") {
 		t.Errorf("alert line not above the table:\n%q", s)
+	}
+}
+
+// On a signal the live table is erased at once and the final table is
+// printed once, below the end records: in a pipeline on a terminal the
+// other tools' lines (pcapsess's summary, ^C) come between, and a table
+// redrawn in place would leave a torn second copy.
+func TestSignalLeavesOneFinalTable(t *testing.T) {
+	forceLive, redrawEvery, signalGrace = true, 0, 50*time.Millisecond
+	defer func() { forceLive, redrawEvery, signalGrace = false, 100*time.Millisecond, time.Second }()
+	in, err := os.ReadFile("../testdata/syn.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go pw.Write(in) // the pipe stays open: an idle upstream
+	ctx, signal := context.WithCancel(context.Background())
+	var out, stderr bytes.Buffer
+	terminal := cliutil.LockedWriter(&out) // scanalert and "pcapsess" below write to it
+	done := make(chan int)
+	go func() { done <- Run(ctx, []string{"--format", "text", "--no-summary"}, pr, terminal, &stderr) }()
+	time.Sleep(200 * time.Millisecond) // every row read
+	signal()                           // what SIGINT does to Run's context
+	time.Sleep(20 * time.Millisecond)
+	terminal.Write([]byte("pcapsess: lo: 41 packets, 41 TCP, 40 sessions written\n"))
+	select {
+	case code := <-done:
+		if code != ExitAlerts {
+			t.Errorf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after the signal")
+	}
+	pw.Close()
+	s := out.String()
+	erased := strings.LastIndex(s, "\x1b[J")
+	other := strings.Index(s, "pcapsess: lo:")
+	if erased < 0 || erased > other {
+		t.Fatalf("the live table was not erased before another tool wrote to the terminal:\n%q", s)
+	}
+	after := s[erased+len("\x1b[J"):]
+	if n := strings.Count(after, "scanalert  packet time"); n != 1 {
+		t.Errorf("%d tables after the live table was erased:\n%s", n, after)
+	}
+	if !strings.Contains(after, "ALERT end #1") || !strings.Contains(after, "scan detected: yes, none scanning now   alerts raised: 1") ||
+		strings.Index(after, "ALERT end #1") > strings.Index(after, "scanalert  packet time") {
+		t.Errorf("want the end record, then the final table:\n%s", after)
+	}
+}
+
+// The open ports a scan found (sessions answered with SYN/ACK) are in its
+// records: the SYN scan of testdata/syn.ndjson with ports 22 and 80 made
+// open (SYN → SYN/ACK → RST: SYN 2, ACK 1, RST 1; the rows have no answer
+// column, so the flags say it).
+func TestOpenPortsFound(t *testing.T) {
+	f, err := os.Open("../testdata/syn.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := row.NewReader(f, "syn.ndjson", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := row.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		if p := rows[i].DstPort; p == 22 || p == 80 {
+			rows[i].SYN, rows[i].Packets, rows[i].SrcPackets = 2, 3, 2
+		}
+	}
+	in := writeRows(t, "csv", rd.Schema(), rows, func(*row.Row) bool { return true })
+	for _, format := range []string{"eve", "text"} {
+		var out, stderr bytes.Buffer
+		if code := Run(context.Background(), []string{"--format", format, "--no-summary"}, bytes.NewReader(in), &out, &stderr); code != ExitAlerts {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		end := lines[len(lines)-1]
+		if format == "text" {
+			end = lines[len(lines)-6] // above the final table
+			if !strings.Contains(end, "ALERT end #1") || !strings.Contains(end, " open 22,80 ") {
+				t.Errorf("text end record: %s", end)
+			}
+			continue
+		}
+		var rec alert.Record
+		if err := json.Unmarshal([]byte(end), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Scan.State != "end" || rec.Scan.OpenPorts != "22,80" || rec.Scan.OpenPortCount != 2 ||
+			strings.Join(rec.Scan.OpenServices, " ") != "127.0.0.1:80 127.0.0.1:22" || rec.Alert.Severity != 2 {
+			t.Errorf("end record: %s", end)
+		}
 	}
 }

@@ -4,11 +4,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
+
+	"github.com/alecthomas/kong"
 
 	"scanwatch/models"
 	"scanwatch/pkg/cliutil"
@@ -53,28 +58,31 @@ type cmd struct {
 // Run is scanclass's main.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c cmd
-	if _, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr); done {
+	var opts []kong.Option
+	if slices.Contains(args, "--version") { // loading the model costs a few ms: only when asked
+		opts = append(opts, kong.Vars{"version": cliutil.VersionText(tool) + "\ndefault model: " + defaultModelText()})
+	}
+	if _, code, done := cliutil.Parse(tool, description, &c, args, stdout, stderr, opts...); done {
 		return code
 	}
-	return cliutil.Report(tool, stderr, c.run(ctx, stdin, stdout))
+	return cliutil.Report(tool, stderr, c.run(ctx, stdin, stdout, stderr))
 }
 
-func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
 	if !(c.Threshold >= 0 && c.Threshold <= 1) {
 		return cliutil.Usagef("--threshold must be between 0 and 1, got %v", c.Threshold)
 	}
-	model, err := c.load()
+	model, text, err := c.load()
 	if err != nil {
 		return err
 	}
+	// Which model scored the rows is the first question about a score:
+	// said once, on stderr, before any row.
+	fmt.Fprintf(stderr, "%s: model: %s\n", tool, text)
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
-	if f, ok := stdin.(*os.File); ok {
-		// A signal ends the input: rows already read are scored and written.
-		stop := context.AfterFunc(ctx, func() { f.Close() })
-		defer stop()
-	}
-	in := &row.FlushBeforeRead{R: stdin}
+	// A signal ends the input: rows already read are scored and written.
+	in := &row.FlushBeforeRead{R: cliutil.Input(ctx, stdin)}
 	// Only the model's features are parsed (and checked); every other
 	// column is copied through as the input had it.
 	parse := []row.Column{row.Score, row.Prediction, row.SrcBytes}
@@ -84,6 +92,9 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 		}
 	}
 	r, err := row.NewReaderWith(in, "stdin", c.InputFormat, row.ReaderOptions{Parse: parse})
+	if errors.Is(err, cliutil.ErrInterrupted) {
+		return nil // a signal before the header: nothing to score
+	}
 	if err != nil {
 		return err
 	}
@@ -166,16 +177,44 @@ func (c *cmd) scoreAndWrite(ctx context.Context, model *infer.Predictor, cols []
 	return nil
 }
 
-func (c *cmd) load() (*infer.Predictor, error) {
-	if c.Model == "" {
-		return infer.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+// load loads --model, or the embedded default, and describes it: its
+// name, the first 12 hex digits of its SHA-256 (the same model file has
+// the same hash wherever it is), trees and features.
+func (c *cmd) load() (*infer.Predictor, string, error) {
+	data, name := models.Default, "embedded default (models/model.txt)"
+	if c.Model != "" {
+		var err error
+		if data, err = os.ReadFile(c.Model); err != nil {
+			return nil, "", err
+		}
+		name = c.Model
 	}
-	f, err := os.Open(c.Model)
+	p, err := infer.LoadLightGBM(bytes.NewReader(data), loadName(c.Model))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	defer f.Close()
-	return infer.LoadLightGBM(f, c.Model)
+	return p, describeModel(name, data, p), nil
+}
+
+func loadName(path string) string {
+	if path == "" {
+		return models.DefaultName
+	}
+	return path
+}
+
+func describeModel(name string, data []byte, p *infer.Predictor) string {
+	sum := sha256.Sum256(data)
+	return fmt.Sprintf("%s, sha256 %x, %d trees over %d features", name, sum[:6], p.NTrees(), len(p.Features()))
+}
+
+// defaultModelText describes the embedded model for --version.
+func defaultModelText() string {
+	p, err := infer.LoadLightGBM(bytes.NewReader(models.Default), models.DefaultName)
+	if err != nil {
+		return "embedded default (models/model.txt): " + err.Error()
+	}
+	return describeModel("embedded default (models/model.txt)", models.Default, p)
 }
 
 // featureColumns maps the model's feature names to the input's columns and

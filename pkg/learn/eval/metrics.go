@@ -132,10 +132,21 @@ func AUC(y []int8, score []float64) float64 {
 // rate) from (0,0) to (1,1), one point per distinct score, so that tied
 // scores make one diagonal step instead of an order-dependent staircase.
 func ROC(y []int8, score []float64) (fpr, tpr []float64) {
-	idx := byScore(score)
-	slices.Reverse(idx) // descending: lower the threshold step by step
 	pos, neg := classSizes(y)
 	fpr, tpr = []float64{0}, []float64{0}
+	thresholds(y, score, func(tp, fp float64) {
+		fpr = append(fpr, safeDiv(fp, neg))
+		tpr = append(tpr, safeDiv(tp, pos))
+	})
+	return fpr, tpr
+}
+
+// thresholds lowers the threshold from the highest score down, one group
+// of equal scores at a time, and calls step with the true and false
+// positives above it: the walk under the ROC and PR curves.
+func thresholds(y []int8, score []float64, step func(tp, fp float64)) {
+	idx := byScore(score)
+	slices.Reverse(idx) // descending
 	var tp, fp float64
 	for i := 0; i < len(idx); {
 		j := i
@@ -146,11 +157,9 @@ func ROC(y []int8, score []float64) (fpr, tpr []float64) {
 				fp++
 			}
 		}
-		fpr = append(fpr, safeDiv(fp, neg))
-		tpr = append(tpr, safeDiv(tp, pos))
+		step(tp, fp)
 		i = j
 	}
-	return fpr, tpr
 }
 
 func safeDiv(a, b float64) float64 {
