@@ -125,7 +125,7 @@ train:
     #!/usr/bin/env bash
     set -euo pipefail
     just build corpus csvmerge modelpick
-    {{bin}}/corpus rows --one-way | {{bin}}/csvmerge --balance - \
+    {{bin}}/corpus rows --one-way --min-scan-context 3 | {{bin}}/csvmerge --balance - \
         | {{bin}}/modelpick - --features portable --candidates 'GBDT(210)' --model 'GBDT(210)' --export models/model.txt
     go test -count=1 ./models
 

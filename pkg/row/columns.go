@@ -236,10 +236,13 @@ func Evidence() []Column {
 // systems begin (InitWindowCapped, InitOptionsCapped), its DF bit and flags,
 // the kind of answer, the handshake, and the initiator's context. Left out:
 // times and duration (round trips), the MSS (the MTU), the TTL (the hop
-// count and the OS) and the raw window and options (the OS).
+// count and the OS) and the raw window and options (the OS); and ctx_ttls,
+// which a host's own raw scan lends to every session it makes in the next
+// seconds, its ordinary ones and its connect scans alike (its probes' own
+// window, options and DF already say "crafted").
 func Portable() []Column {
 	return []Column{SYN, ACK, FIN, RST, URG, PSH, Packets, SrcPackets, DstPackets, SrcBytes, DstBytes,
-		InitWindowCapped, InitOptionsCapped, InitDF, InitFlags, Answer, Handshake, CtxPairs, CtxFailed, CtxPorts, CtxHosts, CtxSport, CtxTTLs, CtxBurst}
+		InitWindowCapped, InitOptionsCapped, InitDF, InitFlags, Answer, Handshake, CtxPairs, CtxFailed, CtxPorts, CtxHosts, CtxSport, CtxBurst}
 }
 
 // TimeLayout is how times are written.

@@ -20,11 +20,12 @@ import (
 // 'GBDT(210)' --export) and runs the pipeline with that model over the
 // left-out source's captures.
 type LosoCmd struct {
-	Bin      string `default:"bin" help:"Directory of the built tools (just build)."`
-	Features string `default:"portable" help:"modelpick --features."`
-	Model    string `default:"GBDT(210)" help:"modelpick --model."`
-	Keep     string `help:"Keep the per-source models and rows in this directory."`
-	OneWay   bool   `name:"one-way" default:"true" negatable:"" help:"Train on the captures' one-way views too (corpus rows --one-way), as just train does."`
+	Bin            string `default:"bin" help:"Directory of the built tools (just build)."`
+	Features       string `default:"portable" help:"modelpick --features."`
+	Model          string `default:"GBDT(210)" help:"modelpick --model."`
+	Keep           string `help:"Keep the per-source models and rows in this directory."`
+	OneWay         bool   `name:"one-way" default:"true" negatable:"" help:"Train on the captures' one-way views too (corpus rows --one-way), as just train does."`
+	MinScanContext int    `name:"min-scan-context" default:"3" help:"corpus rows --min-scan-context, as just train does."`
 }
 
 func (c *LosoCmd) run(ctx context.Context, caps []corpus.Capture, stdout, stderr io.Writer) error {
@@ -58,9 +59,9 @@ func (c *LosoCmd) run(ctx context.Context, caps []corpus.Capture, stdout, stderr
 		tag := strings.NewReplacer("/", "_").Replace(src)
 		rows := filepath.Join(dir, tag+".train.csv")
 		model := filepath.Join(dir, tag+".model.txt")
-		oneWay := ""
+		oneWay := fmt.Sprintf(" --min-scan-context %d", c.MinScanContext)
 		if c.OneWay {
-			oneWay = " --one-way"
+			oneWay += " --one-way"
 		}
 		script := fmt.Sprintf("%q --datasets %q rows%s --except %q | %q --balance - > %q && %q %q --folds 2 --features %s --candidates %q --model %q --export %q",
 			self, datasets, oneWay, src, filepath.Join(c.Bin, "csvmerge"), rows, filepath.Join(c.Bin, "modelpick"), rows, c.Features, c.Model, c.Model, model)

@@ -154,6 +154,10 @@ type RowsCmd struct {
 	Select
 	Class  string `help:"Only captures of this class (normal or scan)." enum:",normal,scan" default:""`
 	OneWay bool   `name:"one-way" help:"Also write the rows of each capture's two one-way views (its clients' packets alone, its servers' alone), as a sensor on an asymmetric route sees them: for training."`
+	// A scan's first probes, when it is slow, have no scan around them
+	// yet: labelled 1, they teach a model that one connection attempt is a
+	// scan, which no single session shows.
+	MinScanContext int `name:"min-scan-context" help:"Leave out scan rows whose initiator contacted fewer services than this in their context window (ctx_pairs): for training."`
 }
 
 func (c *RowsCmd) run(ctx context.Context, caps []corpus.Capture, stdout io.Writer) error {
@@ -173,6 +177,9 @@ func (c *RowsCmd) run(ctx context.Context, caps []corpus.Capture, stdout io.Writ
 		for _, h := range halves {
 			extra := []string{cp.Source, cp.Name + []string{"", " (clients' half)", " (servers' half)"}[h]}
 			err := corpus.OneWayRows(ctx, cp, session.Config{}, h, func(r *row.Row, _ int) error {
+				if r.Label == 1 && r.CtxPairs < c.MinScanContext {
+					return nil
+				}
 				r.Extra = append(r.Extra[:0], extra...)
 				return w.Write(r)
 			})

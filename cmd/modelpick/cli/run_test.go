@@ -194,7 +194,7 @@ func TestNDJSONInputSameAsCSV(t *testing.T) {
 }
 
 // pcapsess rows carry every evidence column: --features extended trains on
-// all twenty-six, and the exported model records them by name.
+// all twenty-seven, and the exported model records them by name.
 func TestExtendedFeaturesOnPcapsessRows(t *testing.T) {
 	dir := t.TempDir()
 	in, _ := merge.FileInputs([]string{"../testdata/lo-nmap.csv", "../testdata/lo-curl.csv"}, nil)
@@ -209,7 +209,7 @@ func TestExtendedFeaturesOnPcapsessRows(t *testing.T) {
 	runModelpick(t, dir+"/lo.csv", "--features", "extended", "--folds", "3", "--candidates", "GBDT(50),kNN(5)",
 		"--report", dir, "--export", dir+"/model.txt")
 	rep := readReport(t, dir)
-	if len(rep.Features) != 26 || rep.Rows != 218 || rep.Scan != 208 {
+	if len(rep.Features) != 27 || rep.Rows != 218 || rep.Scan != 208 {
 		t.Fatalf("features %v, rows %d, scan %d", rep.Features, rep.Rows, rep.Scan)
 	}
 	for _, s := range rep.CV {
@@ -219,7 +219,7 @@ func TestExtendedFeaturesOnPcapsessRows(t *testing.T) {
 	}
 	text, _ := os.ReadFile(dir + "/model.txt")
 	if !strings.Contains(string(text), "\nfeature_names="+strings.Join(rep.Features, " ")+"\n") {
-		t.Error("the model file does not record the twenty-six feature names")
+		t.Error("the model file does not record the twenty-seven feature names")
 	}
 	checkExport(t, dir+"/lo.csv", "extended", dir+"/model.txt", "GBDT(50)")
 }
@@ -229,7 +229,7 @@ func TestExtendedFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "duration SYN ACK FIN RST URG PSH packets src_packets dst_packets src_bytes dst_bytes init_window init_options_len init_mss init_ttl init_df init_flags answer handshake ctx_pairs ctx_failed ctx_ports ctx_hosts ctx_sport ctx_ttls"
+	want := "duration SYN ACK FIN RST URG PSH packets src_packets dst_packets src_bytes dst_bytes init_window init_options_len init_mss init_ttl init_df init_flags answer handshake ctx_pairs ctx_failed ctx_ports ctx_hosts ctx_sport ctx_ttls ctx_burst"
 	if got := strings.Join(names(cols), " "); got != want {
 		t.Errorf("extended = %s", got)
 	}

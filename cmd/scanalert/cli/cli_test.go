@@ -371,7 +371,7 @@ func TestOpenPortsFound(t *testing.T) {
 	}
 	for i := range rows {
 		if p := rows[i].DstPort; p == 22 || p == 80 {
-			rows[i].SYN, rows[i].Packets, rows[i].SrcPackets = 2, 3, 2
+			rows[i].SYN, rows[i].Packets, rows[i].SrcPackets, rows[i].Answer = 2, 3, 2, 1
 		}
 	}
 	in := writeRows(t, "csv", rd.Schema(), rows, func(*row.Row) bool { return true })

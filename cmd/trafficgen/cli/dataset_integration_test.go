@@ -140,7 +140,7 @@ func TestDatasetFlow(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	badPath, goodPath := filepath.Join(out, "bad.csv"), filepath.Join(out, "good.csv")
+	badPath, goodPath := "bad.csv", "good.csv" // manifests name their own files relative to themselves
 	// One capture per technique, in order, each a range of bad.csv's lines.
 	if len(m.Captures) != 6 || m.Captures[4].Kind != "sX" || m.Captures[5].Kind != "normal" {
 		t.Fatalf("manifest captures: %+v", m.Captures)
