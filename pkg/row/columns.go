@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Column identifies a column this package knows.
@@ -52,6 +53,11 @@ const (
 	Label
 	Score
 	Prediction
+	// Sensor names the sensor a row was captured by. pcapsess and
+	// scanclass never write it; the bus adapter (scanbus publish) adds it,
+	// so that a central scanalert can say which sensors saw a scan. A
+	// stream without it is a single sensor's, as before.
+	Sensor
 	numColumns
 )
 
@@ -81,6 +87,7 @@ const (
 	kindIP
 	kindPort
 	kindInt
+	kindString  // free text: written quoted where the format needs it
 	kindDerived // computed from stored columns, never read or written
 )
 
@@ -90,6 +97,7 @@ type columnDesc struct {
 	t    func(*Row) *int64
 	f    func(*Row) *float64
 	ip   func(*Row) *netip.Addr
+	s    func(*Row) *string
 	p    func(*Row) *uint16
 	i    func(*Row) *int
 	num  func(*Row) float64
@@ -162,6 +170,7 @@ func init() {
 	icol(Label, "label", func(r *Row) *int { return &r.Label })
 	fcol(Score, "score", func(r *Row) *float64 { return &r.Score })
 	icol(Prediction, "prediction", func(r *Row) *int { return &r.Prediction })
+	columns[Sensor] = columnDesc{name: "sensor", kind: kindString, s: func(r *Row) *string { return &r.Sensor }}
 	for c := range columns {
 		if Column(c) < numColumns {
 			byName[columns[c].name] = Column(c)
@@ -284,9 +293,20 @@ func appendValue(b []byte, r *Row, c Column, quote bool, tc *timeCache) []byte {
 		return b
 	case kindPort:
 		return strconv.AppendUint(b, uint64(*d.p(r)), 10)
+	case kindString:
+		if quote {
+			return appendJSONString(b, *d.s(r))
+		}
+		return appendCSVField(b, *d.s(r))
 	default:
 		return strconv.AppendInt(b, int64(*d.i(r)), 10)
 	}
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }
 
 // appendRaw writes unparsed input text: as it is for CSV, and for JSON as
@@ -295,11 +315,10 @@ func appendRaw(b []byte, s string, k kind, quote bool) []byte {
 	if !quote {
 		return appendCSVField(b, s)
 	}
-	if k != kindTime && k != kindIP && isJSONScalarLiteral(s) || s == "0" {
+	if k != kindTime && k != kindIP && k != kindString && isJSONScalarLiteral(s) || s == "0" && k != kindString {
 		return append(b, s...)
 	}
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+	return appendJSONString(b, s)
 }
 
 // parseValue sets column c of r from its text form s.
@@ -349,6 +368,11 @@ func parseValue(r *Row, c Column, s string) error {
 			return fmt.Errorf("%q is not a port number", clip(s))
 		}
 		*d.p(r) = uint16(v)
+	case kindString:
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%q is not UTF-8 text", clip(s))
+		}
+		*d.s(r) = s
 	default:
 		v, err := strconv.Atoi(s)
 		if err != nil {

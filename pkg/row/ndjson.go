@@ -324,3 +324,57 @@ func isJSONScalarLiteral(v string) bool {
 
 func (w *ndjsonWriter) Flush() error { return w.w.Flush() }
 func (w *ndjsonWriter) Close() error { return w.w.Flush() }
+
+// ColumnSet is a set of known columns: the ones a decoded line held.
+type ColumnSet uint64
+
+// Has reports whether c is in the set.
+func (s ColumnSet) Has(c Column) bool { return c >= 0 && c < numColumns && s&(1<<uint(c)) != 0 }
+
+// Missing returns the names of cols not in the set.
+func (s ColumnSet) Missing(cols ...Column) []string {
+	var out []string
+	for _, c := range cols {
+		if !s.Has(c) {
+			out = append(out, c.Name())
+		}
+	}
+	return out
+}
+
+// LineDecoder decodes NDJSON rows that arrive one line at a time and
+// stand alone, as rows from many sensors do on a message bus: unlike a
+// Reader, no first line fixes a schema, so lines with other columns may
+// follow each other. Keys this package does not know are skipped (there
+// is no schema to carry them in). It reuses its buffers; not safe for
+// concurrent use.
+type LineDecoder struct {
+	fields []field
+}
+
+// Decode fills r from one line (a flat JSON object) and returns the known
+// columns it held. Errors are *Error with name, line and column set.
+func (d *LineDecoder) Decode(name string, line int, b []byte, r *Row) (ColumnSet, error) {
+	fields, err := parseFlatObject(b, d.fields[:0])
+	d.fields = fields
+	if err != nil {
+		return 0, &Error{Name: name, Line: line, Err: err}
+	}
+	extra := r.Extra[:0]
+	*r = Row{Extra: extra}
+	var set ColumnSet
+	for _, f := range fields {
+		c, ok := byName[strings.TrimSpace(f.key)]
+		if !ok {
+			continue
+		}
+		if err := parseValue(r, c, f.val); err != nil {
+			return 0, &Error{Name: name, Line: line, Column: c.Name(), Err: err}
+		}
+		set |= 1 << uint(c)
+	}
+	if msg := r.Valid(); msg != "" {
+		return 0, &Error{Name: name, Line: line, Err: errors.New(msg)}
+	}
+	return set, nil
+}

@@ -7,8 +7,8 @@
 // (its data sets, its model, its scripts); the word seed means only random
 // seeds. Column order is fixed: the harvester's fifteen columns (exactly as
 // it wrote them), then scanwatch's evidence columns, then the optional
-// label, score and prediction, then any column the reader did not know, in
-// the order the input had them. Unknown columns are carried through
+// label, score and prediction, the sensor's name, then any column the
+// reader did not know, in the order the input had them. Unknown columns are carried through
 // unchanged so that tools can be chained in any order.
 //
 // Times are written as "2006-01-02 15:04:05.000000" in UTC; a time that did
@@ -63,6 +63,7 @@ type Row struct {
 	Label      int
 	Score      float64
 	Prediction int
+	Sensor     string // the sensor that captured the session; "" in a single sensor's stream
 
 	// Extra holds the values of columns this package does not know, aligned
 	// with Schema.Extra of the stream the row came from.
