@@ -39,6 +39,21 @@
 // Quiet, or when the input ends. A candidate that never alerts is dropped
 // silently after Quiet.
 //
+// # Beyond one address
+//
+// Merged rows of several sensors (package eventtime orders them) make the
+// per-address rule a rule across sensors: a scanner that sweeps hosts
+// behind different sensors is one scanner here, and its records name the
+// sensors (the rows' sensor column). With Subnets, every row also counts
+// for its source's /24 (IPv6: /64, SubnetBits4 and SubnetBits6), under the
+// same rule, so that a scan split over many addresses of one network,
+// none of which crosses the threshold alone, is alerted as one episode
+// naming its sources. A subnet alerts only when no single source explains
+// it: without its largest source, the others still hold MinSessions
+// anomalous services (sessions) in the window. A lone scanner with a
+// false-positive neighbour therefore raises its own alert and not a
+// second, subnet one.
+//
 // # Memory
 //
 // Bounded by MaxScanners tracked initiators, MaxWindow sessions in the window
@@ -94,9 +109,14 @@ type Config struct {
 	Quiet       time.Duration // an episode ends after this long without anomalies
 	Update      time.Duration // first gap between update records; it doubles after each, up to 32×
 
-	MaxScanners int // initiators tracked at once
+	MaxScanners int // initiators (and subnets) tracked at once
 	MaxWindow   int // sessions held in the window
 	MaxEpisodes int // candidate and alerting episodes at once
+
+	// Subnets also applies the rule to each source's subnet: /SubnetBits4
+	// for IPv4 (default 24), /SubnetBits6 for IPv6 (default 64).
+	Subnets                  bool
+	SubnetBits4, SubnetBits6 int
 }
 
 // DefaultConfig is the default rule. Window 5 s and MinSessions 5: nmap at its
@@ -115,6 +135,8 @@ func DefaultConfig() Config {
 		MaxScanners: 1 << 16,
 		MaxWindow:   1 << 20,
 		MaxEpisodes: 4096,
+		SubnetBits4: 24,
+		SubnetBits6: 64,
 	}
 }
 
@@ -144,6 +166,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxEpisodes == 0 {
 		c.MaxEpisodes = d.MaxEpisodes
 	}
+	if c.SubnetBits4 == 0 {
+		c.SubnetBits4 = d.SubnetBits4
+	}
+	if c.SubnetBits6 == 0 {
+		c.SubnetBits6 = d.SubnetBits6
+	}
 	return c
 }
 
@@ -158,6 +186,9 @@ func (c Config) Validate() error {
 		return errors.New("window, quiet and update must not be negative")
 	case c.MaxScanners < 0 || c.MaxWindow < 0 || c.MaxEpisodes < 0:
 		return errors.New("limits must not be negative")
+	case c.SubnetBits4 < 0 || c.SubnetBits4 > 31 || c.SubnetBits6 < 0 || c.SubnetBits6 > 127:
+		// A /32 (/128) subnet would be the address itself, counted twice.
+		return fmt.Errorf("subnet prefix lengths /%d and /%d are not within 1..31 and 1..127", c.SubnetBits4, c.SubnetBits6)
 	}
 	return nil
 }
@@ -186,7 +217,20 @@ type Event struct {
 	Episode int // alert number: 1 for the Detector's first alert, and so on
 	Reason  string
 
+	// Scanner is the scanning address; for a subnet episode, the source
+	// of its first anomalous session. Scope is the episode's key: Scanner
+	// as a single-address prefix, or the subnet.
 	Scanner     netip.Addr
+	Scope       netip.Prefix
+	Subnet      bool         // the episode is a subnet's (Config.Subnets)
+	Sources     []netip.Addr // a subnet episode's first maxListedTargets anomalous sources, in order seen
+	SourceCount int          // its distinct anomalous sources (at most maxTargets are counted)
+	MoreSources bool
+	// Sensors are the sensors whose rows the episode's anomalous sessions
+	// came from (the rows' sensor column), in order seen; none for rows
+	// without it.
+	Sensors     []string
+	MoreSensors bool
 	Targets     []netip.Addr // first maxListedTargets distinct targets, in order seen
 	TargetCount int          // distinct targets (at most maxTargets are counted)
 	MoreTargets bool         // more than maxTargets distinct targets
@@ -292,16 +336,24 @@ const (
 	maxTargets       = 1024
 	maxListedTargets = 16
 	maxListedOpen    = 32
+	maxSensors       = 64
 )
 
+// scanner is what the rule counts for one key: a source address, or
+// (Config.Subnets) a source subnet.
 type scanner struct {
-	addr            netip.Addr
+	key             netip.Prefix
 	winAll, winAnom int
 	// services in the window: sessions (all, anomalous) per service, and
 	// how many services have any, and an anomalous one.
 	services                map[service]serviceCount
 	winServices, winAnomSvc int
 	ep                      *episode
+	// subnet: the key is a source subnet (Config.Subnets), whose members
+	// are its source addresses with sessions in the window, and how many
+	// each has there.
+	subnet  bool
+	members map[*scanner]int32
 }
 
 type service struct {
@@ -333,9 +385,10 @@ type episode struct {
 	sessions   int
 	scoreSum   float64
 	ports      portSet
-	targets    []netip.Addr
-	targetSet  map[netip.Addr]struct{}
-	targetMore bool
+	targets    addrList
+	sources    addrList // a subnet's anomalous sources
+	sensors    []string
+	sensorMore bool
 	techs      [1 << numTechs]int
 	firstFlow  Flow
 	openPorts  portSet
@@ -346,6 +399,7 @@ type episode struct {
 type winEntry struct {
 	t    int64
 	sc   *scanner // nil: untracked initiator
+	net  *scanner // its subnet; nil without Config.Subnets or untracked
 	svc  service
 	anom bool
 }
@@ -358,7 +412,7 @@ type Detector struct {
 	window    int64
 	quiet     int64
 	update    int64
-	scanners  map[netip.Addr]*scanner
+	scanners  map[netip.Prefix]*scanner
 	queue     []winEntry // ring buffer
 	qHead     int
 	qLen      int
@@ -383,7 +437,7 @@ func NewDetector(cfg Config, hasScore bool) (*Detector, error) {
 		window:    int64(cfg.Window),
 		quiet:     int64(cfg.Quiet),
 		update:    int64(cfg.Update),
-		scanners:  map[netip.Addr]*scanner{},
+		scanners:  map[netip.Prefix]*scanner{},
 		queue:     make([]winEntry, 1024),
 		nextQuiet: math.MaxInt64,
 		hasScore:  hasScore,
@@ -429,23 +483,50 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 	if anomalous {
 		d.stats.Anomalies++
 	}
-	sc := d.scanners[r.SrcIP]
-	if sc == nil && len(d.scanners) < d.cfg.MaxScanners {
-		sc = &scanner{addr: r.SrcIP, services: map[service]serviceCount{}}
-		d.scanners[r.SrcIP] = sc
+	sc := d.scanner(netip.PrefixFrom(r.SrcIP, r.SrcIP.BitLen()))
+	var net *scanner
+	if d.cfg.Subnets && r.SrcIP.IsValid() {
+		bits := d.cfg.SubnetBits4
+		if r.SrcIP.Is6() && !r.SrcIP.Is4In6() {
+			bits = d.cfg.SubnetBits6
+		}
+		if p, err := r.SrcIP.Prefix(bits); err == nil {
+			net = d.scanner(p)
+		}
 	}
-	d.push(winEntry{t: t, sc: sc, svc: service{r.DstIP, r.DstPort}, anom: anomalous})
+	d.push(winEntry{t: t, sc: sc, net: net, svc: service{r.DstIP, r.DstPort}, anom: anomalous})
 	if sc == nil {
 		d.stats.Untracked++
 		return d.out, nil
 	}
+	d.observe(sc, r, t, anomalous)
+	if net != nil {
+		d.observe(net, r, t, anomalous)
+	}
+	return d.out, nil
+}
 
+// scanner returns the scanner of key, made if there is room (nil if not).
+func (d *Detector) scanner(key netip.Prefix) *scanner {
+	sc := d.scanners[key]
+	if sc == nil && len(d.scanners) < d.cfg.MaxScanners {
+		sc = &scanner{key: key, services: map[service]serviceCount{}}
+		if key.Bits() < key.Addr().BitLen() {
+			sc.subnet, sc.members = true, map[*scanner]int32{}
+		}
+		d.scanners[key] = sc
+	}
+	return sc
+}
+
+// observe applies the rule to sc, whose window already holds the row.
+func (d *Detector) observe(sc *scanner, r *row.Row, t int64, anomalous bool) {
 	ep := sc.ep
 	if anomalous {
 		if ep == nil {
 			if len(d.episodes) >= d.cfg.MaxEpisodes && !d.evictCandidate() {
 				d.stats.EpisodesDropped++
-				return d.out, nil
+				return
 			}
 			d.nextID++
 			ep = &episode{sc: sc, id: d.nextID, first: cmp.Or(r.StartRequest, t)}
@@ -456,7 +537,7 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 		d.nextQuiet = min(d.nextQuiet, ep.last+d.quiet)
 	}
 	if ep == nil {
-		return d.out, nil
+		return
 	}
 	if !anomalous {
 		ep.sessions++
@@ -466,7 +547,7 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 	}
 	switch {
 	case !ep.alerted:
-		if a, n := d.counts(sc); a >= d.cfg.MinSessions && int64(a)*1e6 >= d.ratioPPM*int64(n) {
+		if a, n := d.counts(sc); a >= d.cfg.MinSessions && int64(a)*1e6 >= d.ratioPPM*int64(n) && d.spread(sc) {
 			ep.alerted = true
 			d.stats.Alerts++
 			ep.alert = d.stats.Alerts
@@ -478,7 +559,22 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 		d.record(ep, Update, t, "")
 		ep.updateGap = min(2*ep.updateGap, maxUpdateGaps*d.update)
 	}
-	return d.out, nil
+}
+
+// spread reports whether no single source explains a subnet's anomalies:
+// without its largest source, the others still count MinSessions. An
+// address is its own only source.
+func (d *Detector) spread(sc *scanner) bool {
+	if !sc.subnet {
+		return true
+	}
+	sum, most := 0, 0
+	for m := range sc.members {
+		a, _ := d.counts(m)
+		sum += a
+		most = max(most, a)
+	}
+	return sum-most >= d.cfg.MinSessions
 }
 
 // evictCandidate makes room for a new episode by dropping the candidate
@@ -522,7 +618,17 @@ func (d *Detector) attribute(ep *episode, r *row.Row, t int64) {
 	ep.scoreSum += r.Score
 	ep.ports.add(r.DstPort)
 	ep.techs[Classify(r)]++
-	ep.addTarget(r.DstIP)
+	ep.targets.add(r.DstIP)
+	if ep.sc.subnet {
+		ep.sources.add(r.SrcIP)
+	}
+	if r.Sensor != "" && !slices.Contains(ep.sensors, r.Sensor) {
+		if len(ep.sensors) < maxSensors {
+			ep.sensors = append(ep.sensors, r.Sensor)
+		} else {
+			ep.sensorMore = true
+		}
+	}
 }
 
 // answeredSYNACK reports a session whose responder answered with SYN/ACK:
@@ -552,32 +658,45 @@ func (ep *episode) addOpen(svc netip.AddrPort) {
 	ep.open = append(ep.open, svc)
 }
 
-func (ep *episode) addTarget(a netip.Addr) {
-	if ep.targetSet != nil {
-		if _, ok := ep.targetSet[a]; ok {
+// addrList holds distinct addresses in the order seen, up to maxTargets
+// (more says that more came); a set beside the list once it is long.
+type addrList struct {
+	list []netip.Addr
+	set  map[netip.Addr]struct{}
+	more bool
+}
+
+func (l *addrList) add(a netip.Addr) {
+	if l.set != nil {
+		if _, ok := l.set[a]; ok {
 			return
 		}
 	} else {
-		if n := len(ep.targets); n > 0 && ep.targets[n-1] == a {
+		if n := len(l.list); n > 0 && l.list[n-1] == a {
 			return
 		}
-		if slices.Contains(ep.targets, a) {
+		if slices.Contains(l.list, a) {
 			return
 		}
 	}
-	if len(ep.targets) >= maxTargets {
-		ep.targetMore = true
+	if len(l.list) >= maxTargets {
+		l.more = true
 		return
 	}
-	ep.targets = append(ep.targets, a)
-	if ep.targetSet == nil && len(ep.targets) > 16 {
-		ep.targetSet = make(map[netip.Addr]struct{}, 64)
-		for _, x := range ep.targets {
-			ep.targetSet[x] = struct{}{}
+	l.list = append(l.list, a)
+	if l.set == nil && len(l.list) > 16 {
+		l.set = make(map[netip.Addr]struct{}, 64)
+		for _, x := range l.list {
+			l.set[x] = struct{}{}
 		}
-	} else if ep.targetSet != nil {
-		ep.targetSet[a] = struct{}{}
+	} else if l.set != nil {
+		l.set[a] = struct{}{}
 	}
+}
+
+// listed is the first maxListedTargets addresses, copied.
+func (l *addrList) listed() []netip.Addr {
+	return slices.Clone(l.list[:min(len(l.list), maxListedTargets)])
 }
 
 func (d *Detector) push(e winEntry) {
@@ -597,22 +716,53 @@ func (d *Detector) push(e winEntry) {
 	if e.anom {
 		d.stats.WindowAnomalies++
 	}
-	if sc := e.sc; sc != nil {
-		sc.winAll++
-		c := sc.services[e.svc]
-		if c.all == 0 {
-			sc.winServices++
-		}
-		c.all++
-		if e.anom {
-			sc.winAnom++
-			if c.anom == 0 {
-				sc.winAnomSvc++
-			}
-			c.anom++
-		}
-		sc.services[e.svc] = c
+	e.sc.add(e.svc, e.anom)
+	if e.net != nil {
+		e.net.add(e.svc, e.anom)
+		e.net.members[e.sc]++
 	}
+}
+
+// add counts a session to svc in sc's window (nil: untracked).
+func (sc *scanner) add(svc service, anom bool) {
+	if sc == nil {
+		return
+	}
+	sc.winAll++
+	c := sc.services[svc]
+	if c.all == 0 {
+		sc.winServices++
+	}
+	c.all++
+	if anom {
+		sc.winAnom++
+		if c.anom == 0 {
+			sc.winAnomSvc++
+		}
+		c.anom++
+	}
+	sc.services[svc] = c
+}
+
+// remove takes a session to svc out of sc's window, and reports whether
+// sc's window is empty then.
+func (sc *scanner) remove(svc service, anom bool) (empty bool) {
+	sc.winAll--
+	c := sc.services[svc]
+	c.all--
+	if anom {
+		sc.winAnom--
+		if c.anom--; c.anom == 0 {
+			sc.winAnomSvc--
+		}
+	}
+	if c.all == 0 {
+		sc.winServices--
+		delete(sc.services, svc)
+	} else {
+		sc.services[svc] = c
+	}
+	return sc.winAll == 0
 }
 
 func (d *Detector) pop() {
@@ -624,25 +774,16 @@ func (d *Detector) pop() {
 	if e.anom {
 		d.stats.WindowAnomalies--
 	}
-	if sc := e.sc; sc != nil {
-		sc.winAll--
-		c := sc.services[e.svc]
-		c.all--
-		if e.anom {
-			sc.winAnom--
-			if c.anom--; c.anom == 0 {
-				sc.winAnomSvc--
-			}
+	if e.net != nil {
+		if e.net.members[e.sc]--; e.net.members[e.sc] == 0 {
+			delete(e.net.members, e.sc)
 		}
-		if c.all == 0 {
-			sc.winServices--
-			delete(sc.services, e.svc)
-		} else {
-			sc.services[e.svc] = c
+		if e.net.remove(e.svc, e.anom) && e.net.ep == nil {
+			delete(d.scanners, e.net.key)
 		}
-		if sc.winAll == 0 && sc.ep == nil {
-			delete(d.scanners, sc.addr)
-		}
+	}
+	if sc := e.sc; sc != nil && sc.remove(e.svc, e.anom) && sc.ep == nil {
+		delete(d.scanners, sc.key)
 	}
 }
 
@@ -679,12 +820,30 @@ func (d *Detector) finish(ep *episode, at int64, reason string) {
 	sc := ep.sc
 	sc.ep = nil
 	if sc.winAll == 0 {
-		delete(d.scanners, sc.addr)
+		delete(d.scanners, sc.key)
 	}
 	if ep.alerted {
 		d.stats.Open--
 		d.record(ep, End, at, reason)
 	}
+}
+
+// Advance moves packet time on to t without a row: the watermark of a
+// merged stream (package eventtime), which says that no row ending before
+// t is still to come. Sessions leave the window and quiet episodes end as
+// a row at t would make them; records are valid until the next call. A t
+// not past the packet time already seen changes nothing.
+func (d *Detector) Advance(t int64) []Event {
+	d.out = d.out[:0]
+	if t <= d.stats.Now {
+		return d.out
+	}
+	d.stats.Now = t
+	d.evict(t - d.window)
+	if t >= d.nextQuiet {
+		d.endQuiet(t)
+	}
+	return d.out
 }
 
 // Close ends every open episode at the current packet time ("input ended")
@@ -730,10 +889,13 @@ func (d *Detector) event(ep *episode, s State, at int64, reason string) Event {
 		Time:                    at,
 		Episode:                 ep.alert,
 		Reason:                  reason,
-		Scanner:                 ep.sc.addr,
-		Targets:                 slices.Clone(ep.targets[:min(len(ep.targets), maxListedTargets)]),
-		TargetCount:             len(ep.targets),
-		MoreTargets:             ep.targetMore,
+		Scanner:                 ep.sc.key.Addr(),
+		Scope:                   ep.sc.key,
+		Sensors:                 slices.Clone(ep.sensors),
+		MoreSensors:             ep.sensorMore,
+		Targets:                 ep.targets.listed(),
+		TargetCount:             len(ep.targets.list),
+		MoreTargets:             ep.targets.more,
 		Ports:                   string(ep.ports.appendRanges(nil)),
 		PortCount:               ep.ports.Len(),
 		Techniques:              Resolve(&ep.techs),
@@ -752,6 +914,13 @@ func (d *Detector) event(ep *episode, s State, at int64, reason string) Event {
 		OpenPortCount:           ep.openPorts.Len(),
 		Open:                    slices.Clone(ep.open),
 		MoreOpen:                ep.openMore,
+	}
+	if ep.sc.subnet {
+		e.Subnet = true
+		e.Scanner = ep.firstFlow.Src.Addr()
+		e.Sources = ep.sources.listed()
+		e.SourceCount = len(ep.sources.list)
+		e.MoreSources = ep.sources.more
 	}
 	if d.hasScore && ep.anomalies > 0 {
 		e.MeanScore = ep.scoreSum / float64(ep.anomalies)

@@ -12,9 +12,23 @@ import (
 // without a colon, "2025-01-15T12:49:08.025898+0000".
 const EVETimeLayout = "2006-01-02T15:04:05.000000-0700"
 
-// Signature is the alert's one-line name: "scanwatch: nmap SYN scan from 10.0.0.5".
+// Signature is the alert's one-line name: "scanwatch: nmap SYN scan from
+// 10.0.0.5", or for a subnet "scanwatch: nmap SYN scan from 10.0.0.0/24 (8
+// sources)".
 func (e *Event) Signature() string {
-	return "scanwatch: nmap " + e.Summary() + " scan from " + e.Scanner.String()
+	s := "scanwatch: nmap " + e.Summary() + " scan from " + e.ScannerName()
+	if e.Subnet {
+		s += " (" + strconv.Itoa(e.SourceCount) + " sources)"
+	}
+	return s
+}
+
+// ScannerName is the scanner's address, or a subnet episode's subnet.
+func (e *Event) ScannerName() string {
+	if e.Subnet {
+		return e.Scope.String()
+	}
+	return e.Scanner.String()
 }
 
 // mitre is alert.metadata: the MITRE ATT&CK technique a port scan is,
@@ -68,15 +82,32 @@ func AppendEVE(b []byte, e *Event, sensor Sensor) []byte {
 		b = appendJSONString(b, e.Reason)
 	}
 	b = append(b, `,"scanner":`...)
-	b = appendJSONAddr(b, e.Scanner)
-	b = append(b, `,"targets":[`...)
-	for i, a := range e.Targets {
-		if i > 0 {
-			b = append(b, ',')
+	b = appendJSONString(b, e.ScannerName())
+	if e.Subnet {
+		b = append(b, `,"aggregate":"subnet","sources":`...)
+		b = appendJSONAddrs(b, e.Sources)
+		b = append(b, `,"source_count":`...)
+		b = strconv.AppendInt(b, int64(e.SourceCount), 10)
+		if e.MoreSources {
+			b = append(b, `,"more_sources":true`...)
 		}
-		b = appendJSONAddr(b, a)
 	}
-	b = append(b, `],"target_count":`...)
+	if len(e.Sensors) > 0 {
+		b = append(b, `,"sensors":[`...)
+		for i, s := range e.Sensors {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		b = append(b, ']')
+		if e.MoreSensors {
+			b = append(b, `,"more_sensors":true`...)
+		}
+	}
+	b = append(b, `,"targets":`...)
+	b = appendJSONAddrs(b, e.Targets)
+	b = append(b, `,"target_count":`...)
 	b = strconv.AppendInt(b, int64(e.TargetCount), 10)
 	if e.MoreTargets {
 		b = append(b, `,"more_targets":true`...)
@@ -154,7 +185,21 @@ func AppendText(b []byte, e *Event) []byte {
 	b = append(b, " nmap "...)
 	b = append(b, e.Summary()...)
 	b = append(b, " scan from "...)
-	b = e.Scanner.AppendTo(b)
+	b = append(b, e.ScannerName()...)
+	if e.Subnet {
+		b = append(b, " ("...)
+		b = strconv.AppendInt(b, int64(e.SourceCount), 10)
+		b = append(b, " sources)"...)
+	}
+	if len(e.Sensors) > 0 {
+		b = append(b, " seen by "...)
+		for i, s := range e.Sensors {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, s...)
+		}
+	}
 	b = append(b, " → "...)
 	for i, a := range e.Targets {
 		if i > 0 {
@@ -216,6 +261,17 @@ func appendJSONTime(b []byte, ns int64) []byte {
 	b = append(b, '"')
 	b = appendTime(b, ns, EVETimeLayout)
 	return append(b, '"')
+}
+
+func appendJSONAddrs(b []byte, as []netip.Addr) []byte {
+	b = append(b, '[')
+	for i, a := range as {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONAddr(b, a)
+	}
+	return append(b, ']')
 }
 
 func appendJSONAddr(b []byte, a netip.Addr) []byte {

@@ -34,6 +34,12 @@ type Record struct {
 		Episode                 int            `json:"episode"`
 		Reason                  string         `json:"reason"`
 		Scanner                 string         `json:"scanner"`
+		Aggregate               string         `json:"aggregate"`
+		Sources                 []string       `json:"sources"`
+		SourceCount             int            `json:"source_count"`
+		MoreSources             bool           `json:"more_sources"`
+		Sensors                 []string       `json:"sensors"`
+		MoreSensors             bool           `json:"more_sensors"`
 		Targets                 []string       `json:"targets"`
 		TargetCount             int            `json:"target_count"`
 		MoreTargets             bool           `json:"more_targets"`

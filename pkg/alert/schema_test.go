@@ -92,7 +92,23 @@ func TestRecordsFitTheSchema(t *testing.T) {
 	for _, e := range d.Close() {
 		b = AppendEVE(b, &e, Sensor{Host: "sensor-1"})
 	}
-	for _, want := range []string{`"state":"update"`, `"reason":"quiet"`, `"more_targets":true`, `"more_open_services":true`, `"mean_score":0.75`, `"in_iface":"eth0"`, `"severity":1`} {
+	// A scan split over 1100 sources of one /16, seen by 70 sensors.
+	d, _ = NewDetector(Config{Subnets: true, SubnetBits4: 16}, false)
+	for i := range 1100 {
+		r := session("10.9."+strconv.Itoa(i/250)+"."+strconv.Itoa(1+i%250), "10.0.0.9", uint16(i+1), time.Duration(i)*time.Millisecond)
+		r.Sensor = "s" + strconv.Itoa(i%70)
+		evs, err := d.Observe(&r, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range evs {
+			b = AppendEVE(b, &evs[j], Sensor{Host: "central"})
+		}
+	}
+	for _, e := range d.Close() {
+		b = AppendEVE(b, &e, Sensor{Host: "central"})
+	}
+	for _, want := range []string{`"aggregate":"subnet"`, `"more_sources":true`, `"more_sensors":true`, `"state":"update"`, `"reason":"quiet"`, `"more_targets":true`, `"more_open_services":true`, `"mean_score":0.75`, `"in_iface":"eth0"`, `"severity":1`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("no record has %s: the test misses a field", want)
 		}

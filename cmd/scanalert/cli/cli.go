@@ -78,6 +78,9 @@ type cmd struct {
 	MaxScanners int           `help:"Most scanners tracked at once (memory bound)." default:"65536" hidden:""`
 	MaxWindow   int           `help:"Most sessions held in the window (memory bound)." default:"1048576" hidden:""`
 	MaxEpisodes int           `help:"Most open episodes (memory bound)." default:"4096" hidden:""`
+	Subnets     bool          `help:"Also alert on a scan spread over several sources of one subnet (/24, IPv6 /64), none of which crosses the rule alone." negatable:""`
+	SubnetV4    int           `name:"subnet-v4" help:"Prefix length of an IPv4 source's subnet (--subnets)." default:"24"`
+	SubnetV6    int           `name:"subnet-v6" help:"Prefix length of an IPv6 source's subnet (--subnets)." default:"64"`
 	NoSummary   bool          `help:"Print no summary line on stderr."`
 	Sensor      string        `help:"This sensor's name, the EVE records' host (default: the hostname)." placeholder:"NAME"`
 	InIface     string        `name:"in-iface" help:"The interface the rows were captured on (pcapsess -i IFACE), the EVE records' in_iface; none for capture files." placeholder:"IFACE"`
@@ -143,6 +146,7 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	cfg := alert.Config{
 		Rule: rule, Ratio: c.Ratio, MinSessions: c.MinSessions, Window: c.Window, Quiet: c.Quiet, Update: c.Update,
 		MaxScanners: c.MaxScanners, MaxWindow: c.MaxWindow, MaxEpisodes: c.MaxEpisodes,
+		Subnets: c.Subnets, SubnetBits4: c.SubnetV4, SubnetBits6: c.SubnetV6,
 	}
 	switch {
 	case c.Ratio <= 0 || c.Ratio > 1:
@@ -153,6 +157,8 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		return 0, cliutil.Usagef("--alert-window, --episode-quiet and --update must be positive")
 	case c.MaxScanners < 1 || c.MaxWindow < 1 || c.MaxEpisodes < 1:
 		return 0, cliutil.Usagef("--max-* limits must be positive")
+	case c.SubnetV4 < 1 || c.SubnetV4 > 31 || c.SubnetV6 < 1 || c.SubnetV6 > 127:
+		return 0, cliutil.Usagef("--subnet-v4 must be within 1..31 and --subnet-v6 within 1..127 (a whole address is no subnet)")
 	}
 
 	name := "stdin"
@@ -458,7 +464,7 @@ func (o *output) draw() {
 	// Who is scanning now, so the table answers "who, what, how" at a glance.
 	for _, e := range o.det.Alerting(maxTableAlerts) {
 		b = fmt.Appendf(b, "    #%d %s: nmap %s scan → %s, %d ports, %d anomalies since %s\n",
-			e.Episode, e.Scanner, e.Summary(), targetsText(&e), e.PortCount, e.Anomalies,
+			e.Episode, e.ScannerName(), e.Summary(), targetsText(&e), e.PortCount, e.Anomalies,
 			time.Unix(0, e.First).UTC().Format("15:04:05"))
 		lines++
 	}
