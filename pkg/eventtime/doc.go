@@ -1,0 +1,28 @@
+// Package eventtime merges rows from several streams (the sensors of a
+// bus) into one stream in packet time, for a rule that needs its rows in
+// the order their sessions ended.
+//
+// Each sensor's rows arrive roughly in packet time, but sensors are not in
+// step with each other, and a broker interleaves them by arrival. A Merger
+// holds rows and hands them out oldest first once the watermark has passed
+// them: the watermark is the latest packet time seen on any stream (a row's
+// end, or a sensor's clock from a heartbeat) minus the allowed lateness.
+// Its contract:
+//
+//   - Rows leave in (end time, arrival) order. Two runs that add the same
+//     rows and clocks in the same order release the same rows in the same
+//     order: the merge depends on the input sequence only, never on the
+//     wall clock, so replaying a broker's log gives what the live run gave.
+//   - A row that arrives after rows later than it have left (its end is
+//     before the watermark already released to) is late: it is counted
+//     (Stats.Late) and handed out at the next Release, never dropped. Long
+//     sessions that pcapsess writes only when they go idle are late by
+//     nature; a sensor whose clock lags the others by more than the
+//     lateness makes its rows late.
+//   - At most MaxHeld rows are held: past it the oldest leaves before the
+//     watermark passes it (counted, Stats.Forced).
+//   - Drain hands out every row held, in order: the end of every stream.
+//
+// Each row carries a value of the caller's (the message it came in, to
+// acknowledge once all of its rows have left).
+package eventtime
