@@ -8,7 +8,7 @@ commit := `git rev-parse --short=12 HEAD 2>/dev/null || echo unknown`
 builddate := `date -u +%Y-%m-%dT%H:%M:%SZ`
 ldflags := "-X scanwatch/pkg/cliutil.Version=" + version + " -X scanwatch/pkg/cliutil.Commit=" + commit + " -X scanwatch/pkg/cliutil.BuildDate=" + builddate
 bin := "bin"
-tools := "pcapsess scanclass scanalert csvmerge modelpick trafficgen"
+tools := "pcapsess scanclass scanalert scanbus csvmerge modelpick trafficgen"
 
 # List recipes.
 default:

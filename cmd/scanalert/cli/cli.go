@@ -57,12 +57,26 @@ record as EVE JSON to a file whatever the format. A summary goes to stderr
 at the end; on SIGINT/SIGTERM rows arriving within 1 s still count (upstream flushing),
 then open episodes end and everything is flushed; a second signal kills.
 
+With --subscribe URL, scanalert is a central instance: it reads the rows
+that sensors publish (pcapsess | scanclass | scanbus publish) from NATS
+JetStream, merges them in packet time (a row may lag the latest seen by
+--lateness before it counts as late; late rows are still used, and counted),
+and applies the rule across sensors: records name the sensors (scan.sensors),
+and --subnets alerts on a scan spread over a /24 or /64. --instance I/N shares
+the work among N instances by source subnet, so that each scanner's rows meet
+in one. The durable consumer remembers where the instance stopped: a
+restarted instance rebuilds its state from the log and goes on, without
+writing again what it wrote before. Records also go to the bus, subject
+scanwatch.alerts.<consumer>. It runs until SIGINT/SIGTERM; open episodes stay
+open for the next run.
+
 Exit status: 0 no alert, 3 at least one alert, 1 error (bad input: file and
 line are named), 2 usage.
 
 Examples:
   sudo pcapsess -i lo | scanclass | scanalert
-  pcapsess -r scan.pcap | scanclass | scanalert --format eve --log alerts.json`
+  pcapsess -r scan.pcap | scanclass | scanalert --format eve --log alerts.json
+  scanalert --subscribe nats://10.0.0.1:4222,nats://10.0.0.2:4222 --subnets --instance 1/2`
 
 type cmd struct {
 	File        string        `arg:"" optional:"" help:"Rows to read; - or nothing is stdin." placeholder:"FILE"`
@@ -84,6 +98,7 @@ type cmd struct {
 	NoSummary   bool          `help:"Print no summary line on stderr."`
 	Sensor      string        `help:"This sensor's name, the EVE records' host (default: the hostname)." placeholder:"NAME"`
 	InIface     string        `name:"in-iface" help:"The interface the rows were captured on (pcapsess -i IFACE), the EVE records' in_iface; none for capture files." placeholder:"IFACE"`
+	busFlags
 	cliutil.VersionFlag
 }
 
@@ -161,6 +176,9 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		return 0, cliutil.Usagef("--subnet-v4 must be within 1..31 and --subnet-v6 within 1..127 (a whole address is no subnet)")
 	}
 
+	if c.Subscribe != "" && c.File != "" {
+		return 0, cliutil.Usagef("--subscribe reads the bus: give no FILE")
+	}
 	name := "stdin"
 	in := stdin
 	if c.File != "" && c.File != "-" {
@@ -179,6 +197,10 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 			return 0, err
 		}
 		defer logFile.Close()
+	}
+
+	if c.Subscribe != "" {
+		return c.runBus(ctx, cfg, logFile, stdout, stderr)
 	}
 
 	ctx, cancel := cliutil.SignalContext(ctx)
@@ -212,32 +234,9 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		return 0, cliutil.Usage(err)
 	}
 
-	format := c.Format
-	if format == "auto" {
-		format = "eve"
-		if cliutil.IsTerminal(stdout) {
-			format = "text"
-		}
-	}
-	sensor := alert.Sensor{Host: c.Sensor, InIface: c.InIface}
-	if sensor.Host == "" {
-		if sensor.Host, err = hostname(); err != nil {
-			return 0, fmt.Errorf("the hostname, the default --sensor: %w", err)
-		}
-	}
-	live := format == "text" && (forceLive || cliutil.IsTerminal(stdout))
-	out := &output{
-		w:      bufio.NewWriterSize(stdout, 64<<10),
-		eve:    format == "eve",
-		live:   live,
-		locked: live,
-		log:    logFile,
-		det:    det,
-		window: cfg.Window,
-		sensor: sensor,
-	}
-	if cfg.Window == 0 {
-		out.window = det.Config().Window
+	out, err := c.newOutput(det, stdout, logFile)
+	if err != nil {
+		return 0, err
 	}
 	defer context.AfterFunc(ctx, out.stopLive)()
 
@@ -254,6 +253,35 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		summary(stderr, st, ctx.Err() != nil)
 	}
 	return st.Alerts, readErr
+}
+
+// newOutput writes det's records to stdout (and logFile) in --format.
+func (c *cmd) newOutput(det *alert.Detector, stdout io.Writer, logFile *os.File) (*output, error) {
+	format := c.Format
+	if format == "auto" {
+		format = "eve"
+		if cliutil.IsTerminal(stdout) {
+			format = "text"
+		}
+	}
+	sensor := alert.Sensor{Host: c.Sensor, InIface: c.InIface}
+	if sensor.Host == "" {
+		var err error
+		if sensor.Host, err = hostname(); err != nil {
+			return nil, fmt.Errorf("the hostname, the default --sensor: %w", err)
+		}
+	}
+	live := format == "text" && (forceLive || cliutil.IsTerminal(stdout))
+	return &output{
+		w:      bufio.NewWriterSize(stdout, 64<<10),
+		eve:    format == "eve",
+		live:   live,
+		locked: live,
+		log:    logFile,
+		det:    det,
+		window: det.Config().Window,
+		sensor: sensor,
+	}, nil
 }
 
 func summary(w io.Writer, st alert.Stats, interrupted bool) {
@@ -289,8 +317,10 @@ func pct(n, of int) string {
 type output struct {
 	// mu guards the rest when locked (a live table): a signal erases the
 	// table from another goroutine.
-	mu       sync.Mutex
-	locked   bool
+	mu     sync.Mutex
+	locked bool
+	// publish, when set, also sends each EVE record to the bus.
+	publish  func(line []byte)
 	sensor   alert.Sensor
 	w        *bufio.Writer
 	eve      bool
@@ -384,6 +414,9 @@ func (o *output) emit(evs []alert.Event) {
 	for i := range evs {
 		e := &evs[i]
 		o.buf = alert.AppendEVE(o.buf[:0], e, o.sensor)
+		if o.publish != nil {
+			o.publish(o.buf)
+		}
 		if o.log != nil {
 			if _, err := o.log.Write(o.buf); err != nil && o.err == nil {
 				o.err = fmt.Errorf("--log: %w", err)
