@@ -29,9 +29,9 @@ import (
 	"scanwatch/pkg/row"
 )
 
-// Bins are the paths of the four binaries the pipeline runs.
+// Bins are the paths of the binaries the pipelines run.
 type Bins struct {
-	Pcapsess, Scanclass, Scanalert, Trafficgen string
+	Pcapsess, Scanclass, Scanalert, Scanbus, Trafficgen string
 }
 
 // BinsIn names the binaries in dir (as `just build` leaves them in bin/).
@@ -40,15 +40,16 @@ func BinsIn(dir string) Bins {
 		Pcapsess:   filepath.Join(dir, "pcapsess"),
 		Scanclass:  filepath.Join(dir, "scanclass"),
 		Scanalert:  filepath.Join(dir, "scanalert"),
+		Scanbus:    filepath.Join(dir, "scanbus"),
 		Trafficgen: filepath.Join(dir, "trafficgen"),
 	}
 }
 
-// Build compiles the four tools into dir with one `go build` (run inside
-// the module, so it builds the working tree under test).
+// Build compiles the tools into dir with one `go build` (run inside the
+// module, so it builds the working tree under test).
 func Build(ctx context.Context, dir string) (Bins, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
-		"scanwatch/cmd/pcapsess", "scanwatch/cmd/scanclass", "scanwatch/cmd/scanalert", "scanwatch/cmd/trafficgen")
+		"scanwatch/cmd/pcapsess", "scanwatch/cmd/scanclass", "scanwatch/cmd/scanalert", "scanwatch/cmd/scanbus", "scanwatch/cmd/trafficgen")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return Bins{}, fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -65,6 +66,14 @@ type Options struct {
 	ScanalertArgs []string
 	// Stderr receives the three tools' stderr (summaries, errors); nil = discarded.
 	Stderr io.Writer
+	// Publish, when set, makes the pipeline a sensor: its last stage is
+	// `scanbus publish --sensor Sensor URL` instead of scanalert.
+	Publish *Publish
+}
+
+// Publish names the bus a sensor publishes to, and the sensor.
+type Publish struct {
+	URL, Sensor string
 }
 
 // Alert is one EVE record as scanalert wrote it, with the wall-clock time
@@ -75,9 +84,11 @@ type Alert struct {
 	Received time.Time
 }
 
-// Pipeline is a running `pcapsess -i | scanclass | scanalert --format eve`.
+// Pipeline is a running `pcapsess -i | scanclass | scanalert --format eve`
+// (or `| scanbus publish`), or a central `scanalert --subscribe` alone.
 type Pipeline struct {
 	cmds    []*exec.Cmd
+	alerter *exec.Cmd // the scanalert, whose exit status 3 means alerts
 	mu      sync.Mutex
 	alerts  []Alert
 	readErr error
@@ -110,7 +121,11 @@ func Start(ctx context.Context, b Bins, o Options) (*Pipeline, error) {
 	}
 	classify := exec.Command(b.Scanclass)
 	detect := exec.Command(b.Scanalert, append([]string{"--format", "eve"}, o.ScanalertArgs...)...)
-	p := &Pipeline{cmds: []*exec.Cmd{capture, classify, detect}, read: make(chan struct{})}
+	p := &Pipeline{cmds: []*exec.Cmd{capture, classify, detect}, alerter: detect, read: make(chan struct{})}
+	if o.Publish != nil {
+		detect = exec.Command(b.Scanbus, "publish", "--sensor", o.Publish.Sensor, o.Publish.URL)
+		p.cmds[2], p.alerter = detect, nil
+	}
 	for _, c := range p.cmds {
 		c.Stderr = stderr
 	}
@@ -203,12 +218,12 @@ func (p *Pipeline) Stop(limit time.Duration) (int, error) {
 	done := make(chan error, 1)
 	go func() {
 		var errs []error
-		for i, c := range p.cmds {
+		for _, c := range p.cmds {
 			err := c.Wait()
 			var ee *exec.ExitError
 			switch {
 			case err == nil:
-			case i == 2 && errors.As(err, &ee) && ee.ExitCode() == 3:
+			case c == p.alerter && errors.As(err, &ee) && ee.ExitCode() == 3:
 			default:
 				errs = append(errs, fmt.Errorf("%s: %w", filepath.Base(c.Path), err))
 			}
@@ -223,12 +238,40 @@ func (p *Pipeline) Stop(limit time.Duration) (int, error) {
 		if err == nil {
 			err = p.readErr
 		}
-		return p.cmds[2].ProcessState.ExitCode(), err
+		return p.cmds[len(p.cmds)-1].ProcessState.ExitCode(), err
 	case <-time.After(limit):
 		p.kill()
 		<-done
 		return -1, fmt.Errorf("pipeline still running %s after SIGINT: killed", limit)
 	}
+}
+
+// StartCentral launches a central `scanalert --subscribe URL --format eve
+// args...`, its records collected as a pipeline's are. Stop sends it
+// SIGINT; Kill kills it.
+func StartCentral(b Bins, url string, stderr io.Writer, args ...string) (*Pipeline, error) {
+	cmd := exec.Command(b.Scanalert, append([]string{"--subscribe", url, "--format", "eve"}, args...)...)
+	cmd.Stderr = stderr
+	p := &Pipeline{cmds: []*exec.Cmd{cmd}, alerter: cmd, read: make(chan struct{})}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go p.collect(out)
+	return p, nil
+}
+
+// Kill kills every process of the pipeline with SIGKILL, as a crash
+// would, and waits for them.
+func (p *Pipeline) Kill() {
+	p.kill()
+	for _, c := range p.cmds {
+		_ = c.Wait()
+	}
+	<-p.read
 }
 
 func (p *Pipeline) kill() {

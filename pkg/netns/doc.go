@@ -42,5 +42,12 @@
 //     returns), discards the frames still in it, closes the TAP devices
 //     and deletes both namespaces.
 //
+// NewStar builds a wider network: one hub namespace joined to several site
+// namespaces by a veth pair each (198.19.0.0/16 of the same benchmarking
+// range), for tests with a sensor per site; the hub holds source networks
+// on its loopback (AddSources) that every site routes back through its
+// link, so that one address can scan hosts behind every sensor and many
+// addresses of one /24 can share a scan. Nothing is routed elsewhere.
+//
 // It needs root and iproute2 (`ip`); NewDelayed also needs /dev/net/tun.
 package netns

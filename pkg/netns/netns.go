@@ -129,7 +129,10 @@ func (p *Pair) SilentHosts() []netip.Addr {
 }
 
 // run runs `ip` once per step and stops at the first failure.
-func (p *Pair) run(ctx context.Context, steps [][]string) error {
+func (p *Pair) run(ctx context.Context, steps [][]string) error { return run(ctx, steps) }
+
+// run runs `ip` once per step and stops at the first failure.
+func run(ctx context.Context, steps [][]string) error {
 	for _, s := range steps {
 		if out, err := exec.CommandContext(ctx, "ip", s...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %v: %s", strings.Join(s, " "), err, strings.TrimSpace(string(out)))
@@ -152,7 +155,17 @@ func (p *Pair) Close() error {
 	if p.line != nil {
 		first = p.line.close()
 	}
-	for _, ns := range []string{p.Scanner, p.Target} {
+	if err := deleteNamespaces(p.Scanner, p.Target); first == nil {
+		first = err
+	}
+	return first
+}
+
+// deleteNamespaces deletes each namespace (one already gone is no error)
+// and returns the first failure.
+func deleteNamespaces(names ...string) error {
+	var first error
+	for _, ns := range names {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		out, err := exec.CommandContext(ctx, "ip", "netns", "del", ns).CombinedOutput()
 		cancel()
