@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -54,15 +52,7 @@ func TestBusThreeSensors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	natsBin, err := natstest.Build(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsDir := filepath.Join(dir, "nats")
-	if err := os.Mkdir(natsDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := natstest.Start(ctx, natsBin, natsDir, 3)
+	cluster, err := natstest.BuildAndStart(ctx, dir, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,19 +223,12 @@ func TestBusThreeSensors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	catchUp := func(consumer string) {
-		deadline := time.Now().Add(90 * time.Second)
-		for time.Now().Before(deadline) {
-			undelivered, _, err := conn.Pending(ctx, natsbus.RowsStream, consumer)
-			if err == nil && undelivered == 0 {
-				time.Sleep(time.Second) // the last fetch goes through the rule
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
+	catchUp := func(consumer string, stderr *bytes.Buffer) {
+		if _, err := conn.WaitSettled(ctx, natsbus.RowsStream, []string{consumer}, time.Second, 90*time.Second); err != nil {
+			t.Fatalf("%v; its stderr:\n%s", err, stderr.String())
 		}
-		t.Fatalf("consumer %s did not catch up", consumer)
 	}
-	catchUp("central")
+	catchUp("central", &centralErr)
 	if _, err := second.Stop(15 * time.Second); err != nil {
 		t.Fatalf("central: %v\n%s", err, centralErr.String())
 	}
@@ -278,7 +261,8 @@ func TestBusThreeSensors(t *testing.T) {
 	// The undisturbed run: a new consumer over the same log.
 	var undisturbedErr bytes.Buffer
 	undisturbed := central("undisturbed", &undisturbedErr)
-	catchUp("undisturbed")
+	defer undisturbed.Stop(10 * time.Second)
+	catchUp("undisturbed", &undisturbedErr)
 	if _, err := undisturbed.Stop(15 * time.Second); err != nil {
 		t.Fatalf("undisturbed central: %v\n%s", err, undisturbedErr.String())
 	}

@@ -325,6 +325,7 @@ type Stats struct {
 	Now                         int64
 	// What the memory caps dropped.
 	Untracked       int // rows of initiators beyond MaxScanners
+	Stale           int // rows that ended before the window (late rows of a merged stream), not counted
 	EpisodesDropped int // candidates dropped, or anomalies that found no room (MaxEpisodes)
 	WindowEvicted   int // sessions that left the window early (MaxWindow)
 }
@@ -482,6 +483,14 @@ func (d *Detector) Observe(r *row.Row, anomalous bool) ([]Event, error) {
 	d.stats.Rows++
 	if anomalous {
 		d.stats.Anomalies++
+	}
+	if t <= now-d.window {
+		// Ended before the window that has already slid past it (a row
+		// a merged stream delivers late): the rule can no longer count
+		// it, and in the window it would stay until the sessions queued
+		// before it leave, counted as if it were recent.
+		d.stats.Stale++
+		return d.out, nil
 	}
 	sc := d.scanner(netip.PrefixFrom(r.SrcIP, r.SrcIP.BitLen()))
 	var net *scanner

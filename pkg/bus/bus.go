@@ -19,6 +19,39 @@ type Message struct {
 	// Seq is the message's position in the log: increasing in the order
 	// a Subscription hands messages out.
 	Seq uint64
+	// ID is the id it was published with (MessageID for a Sensor's).
+	ID string
+}
+
+// MessageID names a Sensor's message: the sensor, its run (Boot, drawn at
+// random when it starts), and the message's number in its bucket (Bucket
+// -1: its heartbeats). A broker may store a sensor's messages in another
+// order than it sent them (a retry after a node died goes in after
+// messages sent later); the numbers let Input put each bucket back in
+// order. Written "sensor.boot.bucket.seq": unique, so the broker's
+// duplicate detection stores a retry once.
+type MessageID struct {
+	Sensor, Boot string
+	Bucket       int
+	Seq          uint64
+}
+
+func (id MessageID) String() string {
+	return id.Sensor + "." + id.Boot + "." + strconv.Itoa(id.Bucket) + "." + strconv.FormatUint(id.Seq, 10)
+}
+
+// ParseMessageID reads a MessageID; ok is false for other ids.
+func ParseMessageID(s string) (id MessageID, ok bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return id, false
+	}
+	b, err1 := strconv.Atoi(parts[2])
+	q, err2 := strconv.ParseUint(parts[3], 10, 64)
+	if err1 != nil || err2 != nil || b < -1 || b >= Buckets || q == 0 {
+		return id, false
+	}
+	return MessageID{Sensor: parts[0], Boot: parts[1], Bucket: b, Seq: q}, true
 }
 
 // Publisher stores messages in the log.
@@ -132,6 +165,11 @@ func InstanceSubjects(i, n int) ([]string, error) {
 // Clock is a sensor's heartbeat.
 type Clock struct {
 	Sensor string `json:"sensor"`
+	// Boot names the sensor's run (as its MessageIDs do), and Seqs are
+	// how many messages it had published to each bucket before this
+	// heartbeat: its clock holds only once those are in.
+	Boot string   `json:"boot"`
+	Seqs []uint64 `json:"seqs"`
 	// Time is the sensor's packet-time clock (Unix ns): the end of the
 	// last row it read plus the wall time since; 0 before any row.
 	Time int64 `json:"time"`

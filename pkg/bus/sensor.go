@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,7 @@ type SensorOptions struct {
 	Queue      int           // rows waiting for the publisher at most (65536)
 	BatchRows  int           // rows in one message at most (256)
 	Linger     time.Duration // how long a row waits for others of its bucket (20 ms)
-	ClockEvery time.Duration // heartbeat period (250 ms)
+	ClockEvery time.Duration // heartbeat period (100 ms)
 	Bucketing  Bucketing     // DefaultBucketing
 }
 
@@ -50,6 +49,11 @@ type Sensor struct {
 	mu                          sync.Mutex // the clock, read by heartbeats
 	lastEnd                     int64
 	lastRead                    time.Time
+	// seqs counts the messages published per bucket (the send goroutine's,
+	// and Close's once it has ended): each message's id carries its
+	// number, each heartbeat all of them.
+	seqs   [Buckets]uint64
+	clocks uint64
 }
 
 type queued struct {
@@ -74,7 +78,7 @@ func NewSensor(pub Publisher, schema *row.Schema, opt SensorOptions) (*Sensor, e
 		opt.Linger = 20 * time.Millisecond
 	}
 	if opt.ClockEvery <= 0 {
-		opt.ClockEvery = 250 * time.Millisecond
+		opt.ClockEvery = 100 * time.Millisecond
 	}
 	if opt.Bucketing == (Bucketing{}) {
 		opt.Bucketing = DefaultBucketing
@@ -160,7 +164,8 @@ func (s *Sensor) send(ctx context.Context) {
 		if counts[b] == 0 || s.err != nil {
 			return
 		}
-		s.publish(ctx, RowSubject(s.opt.Name, b), batches[b])
+		s.seqs[b]++
+		s.publish(ctx, RowSubject(s.opt.Name, b), batches[b], MessageID{Sensor: s.opt.Name, Boot: s.boot, Bucket: b, Seq: s.seqs[b]})
 		s.sent.Add(int64(counts[b]))
 		batches[b], counts[b] = nil, 0
 	}
@@ -196,18 +201,15 @@ func (s *Sensor) send(ctx context.Context) {
 	}
 }
 
-var msgSeq atomic.Uint64
-
-func (s *Sensor) publish(ctx context.Context, subject string, data []byte) {
-	id := fmt.Sprintf("%s.%s.%d", s.opt.Name, s.boot, msgSeq.Add(1))
-	if err := s.pub.Publish(ctx, subject, data, id); err != nil && s.err == nil {
+func (s *Sensor) publish(ctx context.Context, subject string, data []byte, id MessageID) {
+	if err := s.pub.Publish(ctx, subject, data, id.String()); err != nil && s.err == nil {
 		s.err = err
 	}
 }
 
 func (s *Sensor) publishClock(ctx context.Context, final bool) {
 	st := s.Stats()
-	c := Clock{Sensor: s.opt.Name, Rows: st.Rows, Dropped: st.Dropped, Published: st.Published, Failed: st.Failed,
+	c := Clock{Sensor: s.opt.Name, Boot: s.boot, Seqs: s.seqs[:], Rows: st.Rows, Dropped: st.Dropped, Published: st.Published, Failed: st.Failed,
 		BucketV4: s.opt.Bucketing.V4, BucketV6: s.opt.Bucketing.V6, Final: final}
 	s.mu.Lock()
 	if s.lastEnd != 0 {
@@ -215,5 +217,6 @@ func (s *Sensor) publishClock(ctx context.Context, final bool) {
 	}
 	s.mu.Unlock()
 	data, _ := json.Marshal(c)
-	s.publish(ctx, ClockSubject(s.opt.Name), data)
+	s.clocks++
+	s.publish(ctx, ClockSubject(s.opt.Name), data, MessageID{Sensor: s.opt.Name, Boot: s.boot, Bucket: -1, Seq: s.clocks})
 }

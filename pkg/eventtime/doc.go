@@ -5,8 +5,13 @@
 // Each sensor's rows arrive roughly in packet time, but sensors are not in
 // step with each other, and a broker interleaves them by arrival. A Merger
 // holds rows and hands them out oldest first once the watermark has passed
-// them: the watermark is the latest packet time seen on any stream (a row's
-// end, or a sensor's clock from a heartbeat) minus the allowed lateness.
+// them. Each stream (a sensor: the rows' sensor column) has a time, the
+// latest it has shown (a row's end, or its clock from a heartbeat); the
+// watermark is the earliest of those times minus the allowed lateness, so
+// that a sensor running behind (its messages stored late after a broker
+// node died) holds the others back instead of finding its rows late. A
+// stream that lags the latest by more than the idle time (a sensor that
+// stopped) is left out, so that it cannot hold everything back forever.
 // Its contract:
 //
 //   - Rows leave in (end time, arrival) order. Two runs that add the same

@@ -20,8 +20,11 @@ type Stats struct {
 // package comment. Not safe for concurrent use.
 type Merger[T any] struct {
 	lateness int64
+	idle     int64
 	maxHeld  int
-	seen     int64 // latest packet time seen: row ends and clocks
+	seen     int64            // latest packet time seen on any stream
+	streams  map[string]int64 // latest packet time seen per stream
+	wm       int64            // the watermark, once anything was seen
 	arrivals uint64
 	held     items[T]
 	// ready are the rows the watermark has passed, in release order,
@@ -41,20 +44,22 @@ type item[T any] struct {
 	v       T
 }
 
-// New returns a Merger allowing lateness, holding at most maxHeld rows (0:
-// no bound).
-func New[T any](lateness time.Duration, maxHeld int) *Merger[T] {
-	return &Merger[T]{lateness: int64(lateness), maxHeld: maxHeld}
+// New returns a Merger allowing lateness, that counts a stream idle once
+// it lags the latest by more than idle (0: never), and holds at most
+// maxHeld rows (0: no bound).
+func New[T any](lateness, idle time.Duration, maxHeld int) *Merger[T] {
+	return &Merger[T]{lateness: int64(lateness), idle: int64(idle), maxHeld: maxHeld, streams: map[string]int64{}}
 }
 
-// Add holds a copy of r, with v, until the watermark passes its end.
+// Add holds a copy of r, with v, until the watermark passes its end. The
+// row's stream is its sensor.
 func (m *Merger[T]) Add(r *row.Row, v T) {
 	end := alert.EndTime(r)
 	m.stats.Rows++
-	if m.seen != 0 && end < m.Watermark() {
+	if m.seen != 0 && end < m.wm {
 		m.stats.Late++
 	}
-	m.seen = max(m.seen, end)
+	m.see(r.Sensor, end)
 	var it *item[T]
 	if n := len(m.free); n > 0 {
 		it, m.free = m.free[n-1], m.free[:n-1]
@@ -68,11 +73,31 @@ func (m *Merger[T]) Add(r *row.Row, v T) {
 	m.advance()
 }
 
-// Clock says that a stream has reached packet time t (a sensor's
-// heartbeat): the watermark moves as a row ending at t would move it.
-func (m *Merger[T]) Clock(t int64) {
-	m.seen = max(m.seen, t)
+// Clock says that stream has reached packet time t (a sensor's
+// heartbeat): the watermark moves as a row of it ending at t would move it.
+func (m *Merger[T]) Clock(stream string, t int64) {
+	m.see(stream, t)
 	m.advance()
+}
+
+// see notes that stream reached t and moves the watermark: the earliest
+// of the streams' times, among those not idle, minus the lateness. A
+// stream that is behind (a sensor whose messages the broker stores late,
+// after a node died) holds it back, so that its rows are not late when
+// they come; one that lags by more than idle (a sensor that stopped) no
+// longer does.
+func (m *Merger[T]) see(stream string, t int64) {
+	if t > m.streams[stream] {
+		m.streams[stream] = t
+	}
+	m.seen = max(m.seen, t)
+	least := m.seen
+	for _, st := range m.streams {
+		if m.idle == 0 || m.seen-st <= m.idle {
+			least = min(least, st)
+		}
+	}
+	m.wm = max(m.wm, least-m.lateness)
 }
 
 // advance moves the rows the watermark has passed, and the oldest beyond
@@ -92,14 +117,9 @@ func (m *Merger[T]) advance() {
 	}
 }
 
-// Watermark is the packet time up to which rows are released: the latest
-// seen minus the lateness (0 before anything was seen).
-func (m *Merger[T]) Watermark() int64 {
-	if m.seen == 0 {
-		return 0
-	}
-	return m.seen - m.lateness
-}
+// Watermark is the packet time up to which rows are released (0 before
+// anything was seen); it never goes back.
+func (m *Merger[T]) Watermark() int64 { return m.wm }
 
 // Release hands out, in order, the rows the watermark has passed (late
 // rows as they came, the oldest beyond MaxHeld). The row passed to fn is

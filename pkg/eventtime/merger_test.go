@@ -36,7 +36,7 @@ func collect(got *[]out) func(*row.Row, int) error {
 // Three sensors whose rows interleave out of order by up to the lateness
 // come out in packet time, none late.
 func TestMergeOrdersSensors(t *testing.T) {
-	m := New[int](500*time.Millisecond, 0)
+	m := New[int](500*time.Millisecond, 0, 0)
 	var got []out
 	// Sensor b lags a by 300 ms, c by 100 ms.
 	for i := range 30 {
@@ -60,7 +60,7 @@ func TestMergeOrdersSensors(t *testing.T) {
 // Rows behind the released watermark are counted late and still handed
 // out, at the next Release.
 func TestLateRowsCountedNotLost(t *testing.T) {
-	m := New[int](100*time.Millisecond, 0)
+	m := New[int](100*time.Millisecond, 0, 0)
 	var got []out
 	for _, msv := range []int{0, 50, 300, 310} {
 		r := at(msv, "a")
@@ -80,7 +80,7 @@ func TestLateRowsCountedNotLost(t *testing.T) {
 
 // A clock moves the watermark without a row.
 func TestClockReleases(t *testing.T) {
-	m := New[int](time.Second, 0)
+	m := New[int](time.Second, 0, 0)
 	r := at(0, "a")
 	m.Add(&r, 1)
 	var got []out
@@ -88,12 +88,12 @@ func TestClockReleases(t *testing.T) {
 	if len(got) != 0 {
 		t.Fatal("released before the watermark")
 	}
-	m.Clock(base + int64(999*time.Millisecond))
+	m.Clock("a", base+int64(999*time.Millisecond))
 	m.Release(collect(&got))
 	if len(got) != 0 {
 		t.Fatal("released before the watermark")
 	}
-	m.Clock(base + int64(time.Second))
+	m.Clock("a", base+int64(time.Second))
 	m.Release(collect(&got))
 	if len(got) != 1 || m.Watermark() != base {
 		t.Errorf("%v watermark %d", got, m.Watermark())
@@ -102,7 +102,7 @@ func TestClockReleases(t *testing.T) {
 
 // Past MaxHeld the oldest rows leave early, counted.
 func TestMaxHeld(t *testing.T) {
-	m := New[int](time.Hour, 3)
+	m := New[int](time.Hour, 0, 3)
 	var got []out
 	for i := range 5 {
 		r := at(i, "a")
@@ -132,11 +132,11 @@ func TestDeterministic(t *testing.T) {
 		seq = append(seq, in{r: at(i*10-rng.IntN(800), fmt.Sprint("s", rng.IntN(3)))})
 	}
 	run := func(every int) []out {
-		m := New[int](500*time.Millisecond, 0)
+		m := New[int](500*time.Millisecond, 0, 0)
 		var got []out
 		for i := range seq {
 			if seq[i].clock {
-				m.Clock(seq[i].r.EndRequest)
+				m.Clock("", seq[i].r.EndRequest)
 			} else {
 				m.Add(&seq[i].r, i)
 			}
@@ -155,7 +155,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func ExampleMerger() {
-	m := New[string](time.Second, 0)
+	m := New[string](time.Second, 10*time.Second, 0)
 	add := func(msv int, sensor string) {
 		r := at(msv, sensor)
 		m.Add(&r, "message of "+sensor)
@@ -165,10 +165,12 @@ func ExampleMerger() {
 		return nil
 	}
 	add(100, "edge-a")
-	add(50, "edge-b")   // edge-b lags, within the lateness
-	add(1500, "edge-a") // watermark 500 ms: the two oldest leave
+	add(50, "edge-b")
+	add(1500, "edge-a")
+	add(1600, "edge-b") // both sensors past 1.5 s: watermark 500 ms
 	m.Release(print)
-	add(2600, "edge-b") // watermark 1600 ms
+	add(2600, "edge-a")
+	m.Clock("edge-b", base+int64(2700*time.Millisecond)) // edge-b's heartbeat: watermark 1.6 s
 	m.Release(print)
 	add(120, "edge-c") // behind the watermark: late, counted, handed out
 	m.Release(print)
@@ -178,7 +180,40 @@ func ExampleMerger() {
 	// 50 edge-b message of edge-b
 	// 100 edge-a message of edge-a
 	// 1500 edge-a message of edge-a
+	// 1600 edge-b message of edge-b
 	// 120 edge-c message of edge-c
-	// 2600 edge-b message of edge-b
-	// {Rows:5 Late:1 Forced:0 Held:0}
+	// 2600 edge-a message of edge-a
+	// {Rows:6 Late:1 Forced:0 Held:0}
+}
+
+// A stream running behind holds the watermark back, so that its rows are
+// not late; once it lags by more than the idle time it no longer does.
+func TestSlowStreamHoldsTheWatermark(t *testing.T) {
+	m := New[int](100*time.Millisecond, 5*time.Second, 0)
+	var got []out
+	a, b := at(0, "a"), at(0, "b")
+	m.Add(&a, 0)
+	m.Add(&b, 0)
+	// a runs on to 3 s; b's messages are stuck.
+	for ms := 100; ms <= 3000; ms += 100 {
+		m.Clock("a", base+int64(ms)*1e6)
+	}
+	if w := m.Watermark(); w != base-100e6 {
+		t.Errorf("watermark %d ms, want b's -100", (w-base)/1e6)
+	}
+	late := at(1500, "b") // b's stuck row, as it finally comes
+	m.Add(&late, 1)
+	m.Release(collect(&got))
+	if st := m.Stats(); st.Late != 0 {
+		t.Errorf("b's row late: %+v", st)
+	}
+	// b stops for good: past 5 s of lag it no longer holds a back.
+	m.Clock("a", base+int64(7*time.Second))
+	if w := m.Watermark(); w != base+int64(7*time.Second)-100e6 {
+		t.Errorf("watermark %d ms, want a's 6900", (w-base)/1e6)
+	}
+	m.Release(collect(&got))
+	if len(got) != 3 || got[2].ms != 1500 {
+		t.Errorf("released %v", got)
+	}
 }

@@ -303,6 +303,9 @@ func summary(w io.Writer, st alert.Stats, interrupted bool) {
 	if st.WindowEvicted > 0 {
 		fmt.Fprintf(w, "; %d sessions left the window early (--max-window)", st.WindowEvicted)
 	}
+	if st.Stale > 0 {
+		fmt.Fprintf(w, "; %d rows ended before the --alert-window had slid past them, not counted", st.Stale)
+	}
 	fmt.Fprintln(w)
 }
 

@@ -27,7 +27,8 @@ type busFlags struct {
 	Subscribe string        `help:"Read the sensors' rows from NATS JetStream (nats://host:port, several comma-separated) instead of FILE or stdin: a central instance, merging the sensors in packet time. Records also go to the bus, subject scanwatch.alerts.<consumer>." placeholder:"URL" group:"Central instance (--subscribe)"`
 	Instance  string        `help:"This instance's share of the work, I/N: the I-th of N instances (the subnet buckets it consumes)." default:"1/1" group:"Central instance (--subscribe)"`
 	Consumer  string        `help:"Durable consumer name: where a restarted instance resumes (default scanalert-I-of-N)." placeholder:"NAME" group:"Central instance (--subscribe)"`
-	Lateness  time.Duration `help:"Packet time a sensor's rows may lag the latest seen before they count as late (still used, counted)." default:"1s" group:"Central instance (--subscribe)"`
+	Lateness  time.Duration `help:"Packet time a sensor's rows may lag the latest seen before they count as late (still used, counted)." default:"500ms" group:"Central instance (--subscribe)"`
+	IdleAfter time.Duration `help:"How far a sensor may lag the latest before the merge stops waiting for it (a sensor that stopped): while it lags less, it holds the others back, so that its rows are not late when the broker delivers them late." default:"10s" group:"Central instance (--subscribe)"`
 	Replicas  int           `help:"Replicas of the streams, when this instance creates them (0: 3 on a cluster, 1 on one server)." default:"0" hidden:""`
 	MaxHeld   int           `help:"Most rows the merge holds (memory bound)." default:"1048576" hidden:""`
 }
@@ -60,8 +61,8 @@ func (c *cmd) runBus(ctx context.Context, cfg alert.Config, logFile *os.File, st
 	if err := bus.CheckName(consumer); err != nil {
 		return 0, cliutil.Usagef("--consumer: %v", err)
 	}
-	if c.Lateness <= 0 {
-		return 0, cliutil.Usagef("--lateness must be positive")
+	if c.Lateness <= 0 || c.IdleAfter <= 0 {
+		return 0, cliutil.Usagef("--lateness and --idle-after must be positive")
 	}
 	subjects, _ := bus.InstanceSubjects(i, n)
 	det, err := alert.NewDetector(cfg, true)
@@ -104,7 +105,7 @@ func (c *cmd) runBus(ctx context.Context, cfg alert.Config, logFile *os.File, st
 		}
 	}
 
-	in := bus.NewInput(sub, bus.InputOptions{Lateness: c.Lateness, MaxHeld: c.MaxHeld,
+	in := bus.NewInput(sub, bus.InputOptions{Lateness: c.Lateness, Idle: c.IdleAfter, MaxHeld: c.MaxHeld, Instance: i, Instances: n,
 		Require: []row.Column{row.Prediction, row.StartRequestTime, row.SrcIP, row.Score}})
 	var rejected int
 	var firstReject error
@@ -185,6 +186,12 @@ func busSummary(w io.Writer, st alert.Stats, in bus.InputStats, started, publish
 		fmt.Fprintf(w, ", %d records the bus did not take", failed)
 	}
 	fmt.Fprintf(w, "; %d rows late, %d held for the next run, %d episodes open", in.Late, in.Held, st.Open)
+	if in.Reordered > 0 || in.Lost > 0 {
+		fmt.Fprintf(w, "; %d messages stored out of their sensor's order and put back, %d lost", in.Reordered, in.Lost)
+	}
+	if st.Stale > 0 {
+		fmt.Fprintf(w, ", %d of the late ones before the --alert-window (not counted)", st.Stale)
+	}
 	if in.Forced > 0 {
 		fmt.Fprintf(w, ", %d released early (--max-held)", in.Forced)
 	}

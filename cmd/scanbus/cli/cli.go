@@ -52,7 +52,7 @@ type publishCmd struct {
 	Queue      int           `help:"Rows waiting for the broker at most; more are dropped and counted." default:"65536"`
 	BatchRows  int           `help:"Rows in one message at most." default:"256"`
 	Linger     time.Duration `help:"How long a row waits for others of its bucket before its message goes." default:"20ms"`
-	ClockEvery time.Duration `help:"Heartbeat period." default:"250ms"`
+	ClockEvery time.Duration `help:"Heartbeat period: a central instance's watermark moves on with it when the network is quiet." default:"100ms"`
 	BucketV4   int           `name:"bucket-v4" help:"Prefix length of the IPv4 subnet a row's bucket is drawn from: not longer than the central's --subnet-v4." default:"24"`
 	BucketV6   int           `name:"bucket-v6" help:"Prefix length of the IPv6 subnet a row's bucket is drawn from: not longer than the central's --subnet-v6." default:"64"`
 	RetryFor   time.Duration `help:"How long a message the broker did not acknowledge is sent again." default:"60s"`

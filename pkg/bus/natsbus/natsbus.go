@@ -14,9 +14,11 @@
 // Publishing is asynchronous, up to Window messages awaiting the broker's
 // acknowledgement; past that Publish blocks (back-pressure). A message
 // the broker does not acknowledge (a node died, a leader is being elected,
-// a time-out) is sent again with the same Nats-Msg-Id, which the stream's
-// duplicate window turns into one stored copy, for up to RetryFor; then
-// it is given up on and reported (OnFailure).
+// a time-out) is sent again, asynchronously too, with the same
+// Nats-Msg-Id, which the stream's duplicate window turns into one stored
+// copy, for up to RetryFor; then it is given up on and reported
+// (OnFailure). A retried message may be stored after newer ones: the ids
+// number a sensor's messages so that bus.Input restores their order.
 package natsbus
 
 import (
@@ -50,9 +52,11 @@ type Options struct {
 
 // Conn is a connection to a JetStream cluster.
 type Conn struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	opt Options
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	opt     Options
+	pubOnce sync.Once
+	pub     atomic.Pointer[Publisher]
 }
 
 // Dial connects to url (nats://host:port, several comma-separated) and
@@ -73,13 +77,26 @@ func Dial(url string, opt Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opt.Window), jetstream.WithPublishAsyncTimeout(5*time.Second),
-		jetstream.WithDefaultTimeout(5*time.Second))
+	c := &Conn{nc: nc, opt: opt}
+	// The handlers see every publish's outcome, so that failures are
+	// sent again without a goroutine waiting on each one.
+	c.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(opt.Window), jetstream.WithPublishAsyncTimeout(5*time.Second),
+		jetstream.WithDefaultTimeout(5*time.Second),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ *jetstream.PubAck) {
+			if p := c.pub.Load(); p != nil {
+				p.acked(msg)
+			}
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, msg *nats.Msg, _ error) {
+			if p := c.pub.Load(); p != nil {
+				p.failed(msg)
+			}
+		}))
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	return &Conn{nc: nc, js: js, opt: opt}, nil
+	return c, nil
 }
 
 // Close closes the connection.
@@ -136,29 +153,37 @@ func retry(ctx context.Context, f func(context.Context) error) error {
 	}
 }
 
-// Publisher is a bus.Publisher.
+// Publisher is a bus.Publisher: one a connection.
 type Publisher struct {
 	c       *Conn
-	futures chan sent
 	pending sync.WaitGroup
 	onFail  atomic.Pointer[func(subject string, data []byte)]
-	stop    chan struct{}
-	done    chan struct{}
 	closed  atomic.Bool
+
+	mu       sync.Mutex
+	inFlight map[string]*flight // by message id
+	retries  []*flight          // failed, to send again
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
 }
 
-type sent struct {
-	f           jetstream.PubAckFuture
-	subject, id string
-	data        []byte
-	first       time.Time
+// flight is a message on its way.
+type flight struct {
+	msg      *nats.Msg
+	first    time.Time
+	attempts int
+	after    time.Time // not sent again before
 }
 
-// Publisher returns a publisher on the connection.
+// Publisher returns the connection's publisher.
 func (c *Conn) Publisher() *Publisher {
-	p := &Publisher{c: c, futures: make(chan sent, c.opt.Window), stop: make(chan struct{}), done: make(chan struct{})}
-	go p.watch()
-	return p
+	c.pubOnce.Do(func() {
+		p := &Publisher{c: c, inFlight: map[string]*flight{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+		c.pub.Store(p)
+		go p.retry()
+	})
+	return c.pub.Load()
 }
 
 // OnFailure registers fn, called with each message given up on.
@@ -169,73 +194,99 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data []byte, id
 	if p.closed.Load() {
 		return bus.ErrClosed
 	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, id)
 	p.pending.Add(1)
-	s := sent{subject: subject, id: id, data: data, first: time.Now()}
+	p.mu.Lock()
+	p.inFlight[id] = &flight{msg: msg, first: time.Now()}
+	p.mu.Unlock()
 	for {
-		f, err := p.c.js.PublishAsync(subject, data, jetstream.WithMsgID(id), jetstream.WithStallWait(200*time.Millisecond))
+		_, err := p.c.js.PublishMsgAsync(msg, jetstream.WithStallWait(200*time.Millisecond))
 		if err == nil {
-			s.f = f
-			select {
-			case p.futures <- s:
-				return nil
-			case <-ctx.Done():
-				// It is on its way; its outcome is not watched.
-				p.pending.Done()
-				return ctx.Err()
-			}
+			return nil
 		}
 		// Too many await acknowledgement, or the connection is down and
 		// its buffer full: wait, as the caller must.
 		select {
 		case <-ctx.Done():
-			p.pending.Done()
+			p.settle(id)
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// watch waits for each message's acknowledgement, in the order sent, and
-// sends again what failed.
-func (p *Publisher) watch() {
-	defer close(p.done)
-	for {
-		var s sent
-		select {
-		case s = <-p.futures:
-		case <-p.stop:
-			return
-		}
-		p.settle(s)
+// acked is JetStream's acknowledgement handler: the message is stored.
+func (p *Publisher) acked(msg *nats.Msg) { p.settle(msg.Header.Get(jetstream.MsgIDHeader)) }
+
+// failed is JetStream's error handler (a time-out, no stream leader, a
+// lost connection): the message goes into the retry queue. It must not
+// block.
+func (p *Publisher) failed(msg *nats.Msg) {
+	id := msg.Header.Get(jetstream.MsgIDHeader)
+	p.mu.Lock()
+	f := p.inFlight[id]
+	if f != nil {
+		f.attempts++
+		f.after = time.Now().Add(min(time.Duration(f.attempts)*100*time.Millisecond, time.Second))
+		p.retries = append(p.retries, f)
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }
 
-func (p *Publisher) settle(s sent) {
-	defer p.pending.Done()
-	backoff := 100 * time.Millisecond
+func (p *Publisher) settle(id string) {
+	p.mu.Lock()
+	_, ok := p.inFlight[id]
+	delete(p.inFlight, id)
+	p.mu.Unlock()
+	if ok {
+		p.pending.Done()
+	}
+}
+
+// retry sends failed messages again, asynchronously like the first time,
+// under their ids, until RetryFor has passed since they were first sent.
+// Retries are not held in order: the broker may store a retried message
+// after newer ones, and bus.Input puts each sensor's messages back in the
+// order their ids number them.
+func (p *Publisher) retry() {
+	defer close(p.done)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
-		case <-s.f.Ok():
+		case <-p.stop:
 			return
-		case <-s.f.Err():
+		case <-p.wake:
+		case <-tick.C:
 		}
-		for {
-			if time.Since(s.first) > p.c.opt.RetryFor {
+		p.mu.Lock()
+		now := time.Now()
+		var due, later []*flight
+		for _, f := range p.retries {
+			if now.Before(f.after) {
+				later = append(later, f)
+			} else {
+				due = append(due, f)
+			}
+		}
+		p.retries = later
+		p.mu.Unlock()
+		for _, f := range due {
+			if time.Since(f.first) > p.c.opt.RetryFor {
 				if fn := p.onFail.Load(); fn != nil {
-					(*fn)(s.subject, s.data)
+					(*fn)(f.msg.Subject, f.msg.Data)
 				}
-				return
+				p.settle(f.msg.Header.Get(jetstream.MsgIDHeader))
+				continue
 			}
-			select {
-			case <-p.stop:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Second)
-			f, err := p.c.js.PublishAsync(s.subject, s.data, jetstream.WithMsgID(s.id), jetstream.WithStallWait(time.Second))
-			if err == nil {
-				s.f = f
-				break
+			if _, err := p.c.js.PublishMsgAsync(f.msg, jetstream.WithStallWait(100*time.Millisecond)); err != nil {
+				p.failed(f.msg)
 			}
 		}
 	}
@@ -253,7 +304,7 @@ func (p *Publisher) Flush(ctx context.Context) error {
 	}
 }
 
-// Close stops watching; call Flush first to wait for what is on its way.
+// Close stops retrying; call Flush first to wait for what is on its way.
 func (p *Publisher) Close() error {
 	if p.closed.Swap(true) {
 		return nil
@@ -335,7 +386,7 @@ func (s *Subscription) Replay(ctx context.Context, fn func(bus.Message) error) e
 			if md.Sequence.Stream > s.floor {
 				return nil
 			}
-			if err := fn(bus.Message{Subject: msg.Subject(), Data: msg.Data(), Seq: md.Sequence.Stream}); err != nil {
+			if err := fn(message(msg, md)); err != nil {
 				return err
 			}
 			if md.Sequence.Stream == s.floor || md.NumPending == 0 {
@@ -359,6 +410,11 @@ func (s *Subscription) Replay(ctx context.Context, fn func(bus.Message) error) e
 	return ctx.Err()
 }
 
+// message is msg as a bus.Message.
+func message(msg jetstream.Msg, md *jetstream.MsgMetadata) bus.Message {
+	return bus.Message{Subject: msg.Subject(), Data: msg.Data(), Seq: md.Sequence.Stream, ID: msg.Headers().Get(jetstream.MsgIDHeader)}
+}
+
 // Fetch returns up to max messages, waiting up to wait for the first.
 func (s *Subscription) Fetch(ctx context.Context, max int, wait time.Duration) ([]bus.Message, error) {
 	batch, err := s.cons.Fetch(max, jetstream.FetchMaxWait(wait))
@@ -375,7 +431,7 @@ func (s *Subscription) Fetch(ctx context.Context, max int, wait time.Duration) (
 		}
 		s.last = md.Sequence.Stream
 		s.unacked = append(s.unacked, msg)
-		out = append(out, bus.Message{Subject: msg.Subject(), Data: msg.Data(), Seq: md.Sequence.Stream})
+		out = append(out, message(msg, md))
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 		return out, err
@@ -417,6 +473,8 @@ func (s *Subscription) Close() error {
 // and how many are delivered and not acknowledged (for tests and
 // benchmarks that wait for a central instance to catch up).
 func (c *Conn) Pending(ctx context.Context, stream, name string) (undelivered, unacked uint64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	cons, err := c.js.Consumer(ctx, stream, name)
 	if err != nil {
 		return 0, 0, err
@@ -426,6 +484,45 @@ func (c *Conn) Pending(ctx context.Context, stream, name string) (undelivered, u
 		return 0, 0, err
 	}
 	return info.NumPending, uint64(info.NumAckPending), nil
+}
+
+// WaitSettled waits until the consumers have been delivered everything
+// and their unacknowledged counts have not changed for settle (the rule
+// has been through what they fetched; what is left unacknowledged is what
+// the merge holds), and returns when the last change was seen. For tests
+// and benchmarks that wait for central instances to catch up.
+func (c *Conn) WaitSettled(ctx context.Context, stream string, names []string, settle, limit time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	last := map[string][2]uint64{}
+	changed := time.Now()
+	for {
+		settled := true
+		for _, name := range names {
+			undelivered, unacked, err := c.Pending(ctx, stream, name)
+			if err != nil {
+				settled = false
+				continue
+			}
+			now := [2]uint64{undelivered, unacked}
+			if prev, ok := last[name]; !ok || prev != now {
+				last[name], changed = now, time.Now()
+			}
+			if undelivered > 0 {
+				settled = false
+			}
+		}
+		if settled && time.Since(changed) >= settle {
+			return changed, nil
+		}
+		if time.Now().After(deadline) {
+			return changed, fmt.Errorf("consumers %v not settled after %s", names, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return changed, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Messages reads every message of stream on subjects matching filter, in
@@ -449,7 +546,7 @@ func (c *Conn) Messages(ctx context.Context, stream, filter string) ([]bus.Messa
 		n := 0
 		for msg := range batch.Messages() {
 			md, _ := msg.Metadata()
-			out = append(out, bus.Message{Subject: msg.Subject(), Data: msg.Data(), Seq: md.Sequence.Stream})
+			out = append(out, message(msg, md))
 			n++
 			left = md.NumPending
 		}

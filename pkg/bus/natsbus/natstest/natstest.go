@@ -209,3 +209,17 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// BuildAndStart builds nats-server into dir and starts n nodes, their
+// stores and logs under dir/nats.
+func BuildAndStart(ctx context.Context, dir string, n int) (*Cluster, error) {
+	bin, err := Build(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	store := filepath.Join(dir, "nats")
+	if err := os.MkdirAll(store, 0o755); err != nil {
+		return nil, err
+	}
+	return Start(ctx, bin, store, n)
+}
