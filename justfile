@@ -159,6 +159,20 @@ bench-latency steps="60" p="0.45" rate="30/m":
     just build >/dev/null
     go run ./tools/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}}
 
+# Rows/s through NATS JetStream: 3 sensors (scanbus publish) → a 3-node cluster on 127.0.0.1 ports → 1, then 2 central scanalert --subscribe (no root).
+bench-bus rows="200000":
+    just build scanbus scanalert >/dev/null
+    go run ./tools/busbench -bin {{bin}} -rows {{rows}}
+
+# Latency through NATS JetStream: first probe → alert of a paced `trafficgen mix` on lo, sensor → 3-node cluster → central scanalert (root, nmap; ~1 min).
+bench-latency-bus steps="30" p="0.45" rate="30/m":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "$(id -u)" != 0 ]; then echo "just bench-latency-bus needs root (live capture on lo, raw nmap scans)" >&2; exit 1; fi
+    command -v nmap >/dev/null || just deps
+    just build >/dev/null
+    go run ./tools/latencybench -bin {{bin}} -steps {{steps}} -p {{p}} -rate {{rate}} -bus
+
 # The harvester's detector.py, live: trafficgen mix (clients and nmap scans) on lo, watched by pcapsess -i lo | scanclass | scanalert. Run it as yourself: it builds as you and runs with sudo only the two processes that need root. Named parameters, any order: just demo port=18190 steps=600 p=0.05 rate=5/s quiet=2s model=FILE (default: the embedded model). Ctrl-C stops everything.
 demo *params:
     #!/usr/bin/env bash

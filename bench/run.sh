@@ -21,7 +21,7 @@ secs() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
 table=()
 row() { table+=("$(printf '| %s | %s | %s | %s |' "$1" "$2" "$3" "$4")"); }
 
-echo "1/5 pcapsess vs tshark on $packets synthetic packets" >&2
+echo "1/7 pcapsess vs tshark on $packets synthetic packets" >&2
 go run ./tools/mkpcap -n "$packets" -o "$tmp/bench.pcap"
 read ps pm < <(secs $bin/pcapsess -r "$tmp/bench.pcap")
 read ts tm < <(secs tshark -n -r "$tmp/bench.pcap" -T fields -e frame.time_epoch -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport -e tcp.flags)
@@ -29,7 +29,7 @@ row "pcapsess -r (packets/s, max RSS)" "$(awk -v n=$packets -v s=$ps -v m=$pm 'B
     "$(awk -v n=$packets -v s=$ts -v m=$tm 'BEGIN{printf "tshark -T fields: %.3f M/s, %.0f MB", n/s/1e6, m/1024}')" \
     "$(awk -v a=$ps -v b=$ts 'BEGIN{printf "%.0f× faster", b/a}')"
 
-echo "2/5 scanclass vs pandas+xgboost on $rows rows" >&2
+echo "2/7 scanclass vs pandas+xgboost on $rows rows" >&2
 $bin/pcapsess -r "$tmp/bench.pcap" > "$tmp/sessions.csv"
 n=$(( $(wc -l < "$tmp/sessions.csv") - 1 ))
 head -1 "$tmp/sessions.csv" > "$tmp/rows.csv"
@@ -41,7 +41,7 @@ row "scanclass CSV→CSV (rows/s)" "$(awk -v n=$rows -v s=$cs 'BEGIN{printf "%.2
     "$(awk -v n=$pn -v s=$pt 'BEGIN{printf "pandas + xgboost(210): %.3f M/s", n/s/1e6}')" \
     "$(awk -v a=$cs -v b=$pt 'BEGIN{printf "%.1f× faster", b/a}')"
 
-echo "3/5 modelpick GBDT(210) fit vs xgboost fit (the harvester's train set)" >&2
+echo "3/7 modelpick GBDT(210) fit vs xgboost fit (the harvester's train set)" >&2
 harvester=../shared/seed/datasets/train
 if [ -f $harvester/bad.csv ]; then
     { cat $harvester/bad.csv; tail -n +2 $harvester/good.csv; } > "$tmp/harvester.csv"
@@ -51,18 +51,36 @@ if [ -f $harvester/bad.csv ]; then
         "$(awk -v s=$xt 'BEGIN{printf "xgboost hist: %.3f s", s}')" "$(awk -v a=$gf -v b=$xt 'BEGIN{printf "%.2f× the speed", b/a}')"
 fi
 
-echo "4/5 scanalert rows/s" >&2
+echo "4/7 scanalert rows/s" >&2
 sa=$(go test -run '^$' -bench 'CSVToEVE/csv' -benchtime 3x ./cmd/scanalert/cli | awk '/CSVToEVE\/csv/ {for (i=1;i<=NF;i++) if ($(i+1)=="rows/s") print $i}')
 row "scanalert CSV→EVE (rows/s)" "$(awk -v r=$sa 'BEGIN{printf "%.2f M/s", r/1e6}')" "scanclass on the same machine" \
     "$(awk -v r=$sa -v n=$rows -v s=$cs 'BEGIN{printf "%.1f× scanclass", r/(n/s)}')"
 
-echo "5/5 live capture on lo during nmap -sS -p- --min-rate 20000" >&2
+echo "5/7 live capture on lo during nmap -sS -p- --min-rate 20000" >&2
 if [ "$(id -u)" = 0 ]; then
     $bin/pcapsess -i lo --user= > /dev/null 2> "$tmp/live.err" & pid=$!
     sleep 1
     nmap -sS -Pn -n -p- --min-rate 20000 --max-retries 0 127.0.0.1 > /dev/null
     sleep 1; kill -INT $pid; wait $pid || true
     row "live pcapsess -i lo, nmap -sS -p- at ≥20 k probes/s" "$(grep -o 'kernel: .*' "$tmp/live.err")" "—" "—"
+fi
+
+echo "6/7 rows/s through NATS JetStream: 3 sensors → 3-node cluster → 1 and 2 central instances" >&2
+go run ./tools/busbench -bin $bin -rows "${BUSROWS:-200000}" | tee "$tmp/bus.txt" >&2
+fig() { grep -o "$1=[0-9]*" "$tmp/bus.txt" | cut -d= -f2; }
+pubr=$(fig publish); one=$(fig one); two=$(fig two)
+row "JetStream, 3 sensors → 3-node cluster (rows/s)" "$(awk -v r=$pubr 'BEGIN{printf "%.0f k/s", r/1e3}')" "—" "—"
+row "JetStream → central scanalert --subscribe (rows/s)" "$(awk -v a=$one -v b=$two 'BEGIN{printf "1 instance: %.0f k/s, 2 instances: %.0f k/s", a/1e3, b/1e3}')" \
+    "1 instance" "$(awk -v a=$one -v b=$two 'BEGIN{printf "2 instances: %.2f×", b/a}')"
+
+echo "7/7 first probe → alert through JetStream, against the direct pipeline (live, ~2 min)" >&2
+if [ "$(id -u)" = 0 ]; then
+    go run ./tools/latencybench -bin $bin -steps 30 -rate 30/m -bus > "$tmp/lat-bus.txt" 2>/dev/null
+    go run ./tools/latencybench -bin $bin -steps 30 -rate 30/m > "$tmp/lat-direct.txt" 2>/dev/null
+    q() { grep -o "p$2 [0-9]* ms" "$1" | head -1 | awk '{print $2}'; }
+    row "first probe → alert through JetStream (p50, p95)" "$(q "$tmp/lat-bus.txt" 50) ms, $(q "$tmp/lat-bus.txt" 95) ms" \
+        "pcapsess | scanclass | scanalert: $(q "$tmp/lat-direct.txt" 50) ms, $(q "$tmp/lat-direct.txt" 95) ms" \
+        "$(awk -v a=$(q "$tmp/lat-bus.txt" 95) -v b=$(q "$tmp/lat-direct.txt" 95) 'BEGIN{printf "+%.0f ms at p95", a-b}')"
 fi
 
 echo "| benchmark | scanwatch | reference (same run) | ratio |"
