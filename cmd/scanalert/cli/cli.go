@@ -14,6 +14,7 @@ import (
 
 	"scanwatch/pkg/alert"
 	"scanwatch/pkg/cliutil"
+	"scanwatch/pkg/metrics"
 	"scanwatch/pkg/row"
 )
 
@@ -79,6 +80,7 @@ type cmd struct {
 	MaxWindow   int           `help:"Most sessions held in the window (memory bound)." default:"1048576" hidden:""`
 	MaxEpisodes int           `help:"Most open episodes (memory bound)." default:"4096" hidden:""`
 	NoSummary   bool          `help:"Print no summary line on stderr."`
+	Metrics     string        `help:"Serve Prometheus metrics at http://ADDR/metrics while running (host:port; port 0 picks one, named on stderr)." placeholder:"ADDR"`
 	cliutil.VersionFlag
 }
 
@@ -204,6 +206,14 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	if cfg.Window == 0 {
 		out.window = det.Config().Window
 	}
+	if c.Metrics != "" {
+		srv, err := metrics.Serve(c.Metrics, out.collect)
+		if err != nil {
+			return 0, cliutil.Usage(err)
+		}
+		defer srv.Close()
+		fmt.Fprintf(stderr, "%s: metrics on http://%s/metrics\n", tool, srv.Addr())
+	}
 
 	// Rows are read and processed in their own goroutine: a read of stdin
 	// blocks until a row arrives, and a signal must not wait for one. The
@@ -258,6 +268,23 @@ func summary(w io.Writer, st alert.Stats, interrupted bool) {
 		fmt.Fprintf(w, "; %d sessions left the window early (--max-window)", st.WindowEvicted)
 	}
 	fmt.Fprintln(w)
+}
+
+// collect writes the detector's figures for a scrape: those of the
+// summary line, and what is open now.
+func (o *output) collect(w *metrics.Writer) {
+	o.mu.Lock()
+	st := o.det.Stats()
+	o.mu.Unlock()
+	w.Gauge("scanwatch_build_info", "The tool and its version (always 1).", 1, "tool", tool, "version", cliutil.Version)
+	w.Counter("scanwatch_scanalert_rows_total", "Session rows read.", uint64(st.Rows))
+	w.Counter("scanwatch_scanalert_anomalies_total", "Rows the model called anomalous (prediction 1).", uint64(st.Anomalies))
+	w.Counter("scanwatch_scanalert_alerts_total", "Alerts raised (episodes that started).", uint64(st.Alerts))
+	w.Gauge("scanwatch_scanalert_alerts_open", "Alerts raised and not yet ended.", float64(st.Open))
+	w.Gauge("scanwatch_scanalert_scanners", "Initiators tracked in the window.", float64(st.Scanners))
+	w.Counter("scanwatch_scanalert_untracked_rows_total", "Rows of initiators beyond --max-scanners, not tracked.", uint64(st.Untracked))
+	w.Counter("scanwatch_scanalert_dropped_episodes_total", "Candidate episodes or anomalies --max-episodes found no room for.", uint64(st.EpisodesDropped))
+	w.Counter("scanwatch_scanalert_window_evicted_sessions_total", "Sessions that left the window early (--max-window).", uint64(st.WindowEvicted))
 }
 
 func pct(n, of int) string {
