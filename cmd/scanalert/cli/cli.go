@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"scanwatch/pkg/alert"
@@ -174,6 +175,18 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
 
+	// Serving starts before the first row arrives (a live pipeline may be
+	// quiet for long); until the detector exists, every figure is 0.
+	var serving atomic.Pointer[output]
+	if c.Metrics != "" {
+		srv, err := metrics.Serve(c.Metrics, func(w *metrics.Writer) { collect(w, serving.Load()) })
+		if err != nil {
+			return 0, cliutil.Usage(err)
+		}
+		defer srv.Close()
+		fmt.Fprintf(stderr, "%s: metrics on http://%s/metrics\n", tool, srv.Addr())
+	}
+
 	rd, err := row.NewReader(in, name, c.InputFormat) // the format is one of kong's enum
 	if err != nil {
 		return 0, err
@@ -206,14 +219,7 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	if cfg.Window == 0 {
 		out.window = det.Config().Window
 	}
-	if c.Metrics != "" {
-		srv, err := metrics.Serve(c.Metrics, out.collect)
-		if err != nil {
-			return 0, cliutil.Usage(err)
-		}
-		defer srv.Close()
-		fmt.Fprintf(stderr, "%s: metrics on http://%s/metrics\n", tool, srv.Addr())
-	}
+	serving.Store(out)
 
 	// Rows are read and processed in their own goroutine: a read of stdin
 	// blocks until a row arrives, and a signal must not wait for one. The
@@ -271,11 +277,14 @@ func summary(w io.Writer, st alert.Stats, interrupted bool) {
 }
 
 // collect writes the detector's figures for a scrape: those of the
-// summary line, and what is open now.
-func (o *output) collect(w *metrics.Writer) {
-	o.mu.Lock()
-	st := o.det.Stats()
-	o.mu.Unlock()
+// summary line, and what is open now (all 0 before o exists).
+func collect(w *metrics.Writer, o *output) {
+	var st alert.Stats
+	if o != nil {
+		o.mu.Lock()
+		st = o.det.Stats()
+		o.mu.Unlock()
+	}
 	w.Gauge("scanwatch_build_info", "The tool and its version (always 1).", 1, "tool", tool, "version", cliutil.Version)
 	w.Counter("scanwatch_scanalert_rows_total", "Session rows read.", uint64(st.Rows))
 	w.Counter("scanwatch_scanalert_anomalies_total", "Rows the model called anomalous (prediction 1).", uint64(st.Anomalies))
