@@ -1,7 +1,18 @@
 // Package capture opens packet sources: capture files (pcap or pcapng,
-// gzip'd or not, "-" for stdin) and live Linux interfaces through
-// AF_PACKET (TPACKET_V3 ring, no libpcap). Both return a
-// gopacket.PacketDataSource, so the session core never knows which it has.
+// gzip'd or not, "-" for stdin; several merged in time order) and live
+// Linux interfaces through AF_PACKET (TPACKET_V3 ring, no libpcap), one
+// socket or a fanout group of several. All are gopacket.PacketDataSource,
+// so the session core never knows which it has.
+//
+// Its contract beside that:
+//   - A fanout group deals packets by a symmetric flow hash (fanout.go);
+//     FlowHash computes the same value in Go for files, so a replay deals
+//     each flow to the worker the live run gave it.
+//   - A Filter (a tcpdump expression) runs in the kernel on live sockets,
+//     after loopback's keep-the-incoming-copy test, and in userspace on
+//     files (Filter.Apply): the same program either way.
+//   - Copy writes classic (µs) pcap, the -w format; DropPrivileges is
+//     tcpdump -Z.
 package capture
 
 import (
