@@ -198,13 +198,18 @@ func (t *Table) work(src gopacket.PacketDataSource, dec *Decoder, opt RunOptions
 			return err
 		}
 		t.log.keepPacket(t, data, ci.Length)
-		switch {
-		case opt.Live && local&63 == 0 && time.Now().After(nextTick):
-			nextTick = time.Now().Add(opt.Tick)
-			if err := t.tick(opt); err != nil {
-				return err
+		// Live, the clock is read on every packet, as Table.Run does: a
+		// quiet link must not hold rows back until a batch fills.
+		if opt.Live {
+			if now := time.Now(); now.After(nextTick) {
+				nextTick = now.Add(opt.Tick)
+				if err := t.tick(opt); err != nil {
+					return err
+				}
+				continue
 			}
-		case t.log.full():
+		}
+		if t.log.full() {
 			t.log.ship(t.now, false)
 		}
 		if local&4095 == 0 {
