@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -99,6 +101,58 @@ func TestFilterExpressions(t *testing.T) {
 		want := `pcapsess: filter expression "` + expr + `": `
 		if code != 2 || out != "" || !strings.HasPrefix(stderr, want) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and one line starting %q", expr, code, out, stderr, want)
+		}
+	}
+}
+
+// TestMergeLikeMergecap splits captures in two by a filter expression
+// (tcpdump -w), and reads the halves back together with -r A -r B: the
+// rows are those of the whole capture, and of mergecap -w - A B | pcapsess
+// -r - where mergecap is installed.
+func TestMergeLikeMergecap(t *testing.T) {
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("needs tcpdump")
+	}
+	t.Chdir("..")
+	dir := t.TempDir()
+	for _, c := range []struct{ capture, half string }{
+		{"../../testdata/pcap/nmap-lo.pcap", "tcp port 8080 or portrange 1-20"},
+		{"../../datasets/public/normal/stratosphereips-training-capture-009.pcap.gz", "ip6 or port 443"},
+	} {
+		whole := readMaybeGzip(t, c.capture)
+		var halves []string
+		for i, expr := range []string{c.half, "not (" + c.half + ")"} {
+			name := fmt.Sprintf("%s/%s.%d.pcap", dir, filepath.Base(c.capture), i)
+			cmd := exec.Command(tcpdump, "-r", "-", "-w", name, expr)
+			cmd.Stdin = bytes.NewReader(whole)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("tcpdump: %v: %s", err, out)
+			}
+			if st, err := os.Stat(name); err != nil || st.Size() < 1000 {
+				t.Fatalf("%s: the half %q is (nearly) empty", c.capture, expr)
+			}
+			halves = append(halves, name)
+		}
+		run := func(stdin []byte, args ...string) string {
+			var out, errb bytes.Buffer
+			if code := Run(context.Background(), args, bytes.NewReader(stdin), &out, &errb); code != 0 {
+				t.Fatalf("pcapsess %v: exit %d: %s", args, code, errb.String())
+			}
+			return out.String()
+		}
+		want := run(nil, "-r", c.capture)
+		if got := run(nil, "-r", halves[0], "-r", halves[1]); got != want {
+			t.Errorf("%s: -r of its two halves differs from the whole", c.capture)
+		}
+		if mergecap, err := exec.LookPath("mergecap"); err == nil {
+			merged, err := exec.Command(mergecap, "-F", "pcap", "-w", "-", halves[0], halves[1]).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := run(merged, "-r", "-"); got != want {
+				t.Errorf("%s: mergecap of its halves differs from the whole", c.capture)
+			}
 		}
 	}
 }
