@@ -58,7 +58,9 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // BenchmarkSessionizeGroup is BenchmarkSessionize through a Group of 1, 2
-// and 3 workers, a reader dealing the packets as pcapsess -r --workers does.
+// and 3 workers, a reader dealing the packets and the writer set up as
+// pcapsess -r --workers does (rows formatted in the background with one
+// worker; by the group's writer goroutine with several).
 func BenchmarkSessionizeGroup(b *testing.B) {
 	data := benchPcap(b, "1000000")
 	for _, n := range []int{1, 2, 3} {
@@ -69,7 +71,7 @@ func BenchmarkSessionizeGroup(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				w, _ := row.NewWriter(discard{}, "csv", row.SessionSchema(false), row.WriterOptions{Background: true})
+				w, _ := row.NewWriter(discard{}, "csv", row.SessionSchema(false), row.WriterOptions{Background: n == 1})
 				g := NewGroup(Config{}, n, w.Write)
 				err = g.Run(context.Background(), []gopacket.PacketDataSource{src}, src.Link, RunOptions{Split: capture.FlowHash(src.Link)})
 				if err != nil {

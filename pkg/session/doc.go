@@ -88,7 +88,10 @@
 // idle, the wall clock less the grace period, as Table.Advance uses it;
 // the reader of a file hands every worker its clock after each round of
 // packets. So the stage sees every contact and answer up to T before it
-// computes a session's context at T, as the single table does.
+// computes a session's context at T, as the single table does. The stage
+// is the one goroutine every session passes through, so it does nothing
+// else: another goroutine fills and writes the rows, in its order. Events
+// travel in batches (a worker's 512, or what it has at each live tick).
 //
 // What decides the order of packets of the same time: from one source,
 // their order in it; live, their worker and then their order on its

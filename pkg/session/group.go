@@ -123,6 +123,10 @@ func (g *Group) Run(ctx context.Context, srcs []gopacket.PacketDataSource, link 
 	for _, t := range g.tables {
 		t.log.out = in
 	}
+	rows := make(chan *rowBatch, 4)
+	g.m.rows = rows
+	writeDone := make(chan error, 1)
+	go func() { writeDone <- g.m.write(rows, cancel) }()
 	mergeDone := make(chan error, 1)
 	go func() { mergeDone <- g.m.run(in, cancel) }()
 
@@ -147,8 +151,12 @@ func (g *Group) Run(ctx context.Context, srcs []gopacket.PacketDataSource, link 
 	wg.Wait()
 	close(in)
 	mergeErr := <-mergeDone
+	writeErr := <-writeDone
 	if mergeErr != nil {
 		return mergeErr
+	}
+	if writeErr != nil {
+		return writeErr
 	}
 	for _, err := range errs {
 		if err != nil {
@@ -473,20 +481,24 @@ func (l *eventLog) ship(clock int64, final bool) {
 }
 
 // merger is the context stage: it applies the workers' events in (t,
-// order) order to one context table, up to the watermark, and writes
-// each closed session's row with its ctx_* columns.
+// order) order to one context table, up to the watermark, and hands each
+// closed session with its ctx_* values, in that order, to the goroutine
+// that fills and writes rows (write), so that the one goroutine every
+// session passes through does nothing but the context.
 type merger struct {
 	cfg    Config
 	ctx    contexts
 	idle   [2]int64
 	emit   Emit
+	rows   chan<- *rowBatch
+	cur    *rowBatch
+	spare  chan *rowBatch
 	queues [][]*eventBatch
 	pos    []int // next event in queues[w][0]
 	clock  []int64
 	final  []bool
 	links  [][]ctxLink
 	free   chan *eventBatch
-	out    row.Row
 	last   event // the last event applied (t and order)
 	late   uint64
 	err    error
@@ -498,7 +510,8 @@ type merger struct {
 func newMerger(n int, cfg Config, emit Emit) *merger {
 	t := NewTable(cfg, nil) // for the defaults
 	m := &merger{cfg: t.cfg, idle: t.idle, emit: emit, queues: make([][]*eventBatch, n), pos: make([]int, n),
-		clock: make([]int64, n), final: make([]bool, n), links: make([][]ctxLink, n), free: make(chan *eventBatch, 64*n)}
+		clock: make([]int64, n), final: make([]bool, n), links: make([][]ctxLink, n), free: make(chan *eventBatch, 64*n),
+		spare: make(chan *rowBatch, 8), cur: &rowBatch{}}
 	m.ctx.init(int64(t.cfg.ContextWindow))
 	m.last.t = math.MinInt64
 	for w := range m.clock {
@@ -519,7 +532,50 @@ func (m *merger) run(in <-chan *eventBatch, stop func()) error {
 		}
 	}
 	m.drain(math.MaxInt64)
+	close(m.rows)
 	return m.err
+}
+
+// rowBatch is closed sessions with their context, in the order their rows
+// are written.
+type rowBatch struct {
+	sessions []session
+	ctx      []values
+}
+
+// ship hands the closed sessions so far to write.
+func (m *merger) ship() {
+	if len(m.cur.sessions) == 0 {
+		return
+	}
+	m.rows <- m.cur
+	select {
+	case m.cur = <-m.spare:
+		m.cur.sessions, m.cur.ctx = m.cur.sessions[:0], m.cur.ctx[:0]
+	default:
+		m.cur = &rowBatch{}
+	}
+}
+
+// write fills and emits the rows of the batches the merger ships. After
+// an error of emit (a closed pipe) it stops the run and only drains.
+func (m *merger) write(rows <-chan *rowBatch, stop func()) error {
+	var r row.Row
+	var err error
+	for b := range rows {
+		for i := 0; i < len(b.sessions) && err == nil; i++ {
+			fillSession(&r, &b.sessions[i])
+			setContext(&r, b.ctx[i])
+			if err = m.emit(&r); err != nil {
+				stop()
+			}
+		}
+		select {
+		case m.spare <- b:
+		default:
+		}
+	}
+	return err
 }
 
 // watermark is the least clock of the workers still running: no event
@@ -561,6 +617,9 @@ func (m *merger) drain(wm int64) {
 		m.apply(best, head, m.queues[best][0])
 		m.pos[best]++
 	}
+	// Every drain ends with its rows on their way: live, a row leaves as
+	// soon as the watermark passes its close.
+	m.ship()
 	m.pubMu.Lock()
 	m.pub = ContextStats{Late: m.late, Initiators: len(m.ctx.m)}
 	m.pubMu.Unlock()
@@ -604,12 +663,11 @@ func (m *merger) apply(w int, e *event, b *eventBatch) {
 	case evClose, evEvict:
 		s := &b.closed[e.ref]
 		*m.link(w, e.slot) = ctxLink{}
-		if m.err != nil {
-			return
-		}
-		fillSession(&m.out, s)
 		src, dst, sp, dp := initiatorSide(s)
-		setContext(&m.out, m.ctx.of(src, dst, sp, dp, s.last+m.idle[b2i(s.long)]))
-		m.err = m.emit(&m.out)
+		m.cur.sessions = append(m.cur.sessions, *s)
+		m.cur.ctx = append(m.cur.ctx, m.ctx.of(src, dst, sp, dp, s.last+m.idle[b2i(s.long)]))
+		if len(m.cur.sessions) == 512 {
+			m.ship()
+		}
 	}
 }

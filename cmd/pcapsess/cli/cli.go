@@ -159,10 +159,11 @@ func (c *cmd) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	schema := row.SessionSchema(c.Label != nil)
 	// Live or to a terminal, every row is flushed as written; otherwise rows
-	// are formatted on the second core while this one reads packets.
+	// are formatted on the second core while this one reads packets (with
+	// several workers, the group's own writer goroutine does that).
 	autoFlush := src.Live() || cliutil.IsTerminal(stdout)
 	w, err := row.NewWriter(stdout, c.Format, schema, row.WriterOptions{
-		AutoFlush: autoFlush, Background: !autoFlush,
+		AutoFlush: autoFlush, Background: !autoFlush && workers == 1,
 	})
 	if err != nil {
 		return cliutil.Usage(err)
