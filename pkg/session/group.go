@@ -18,8 +18,6 @@ import (
 // flows, and one context stage where all of an initiator's sessions meet.
 // See "Several workers" in doc.go for the design and why.
 type Group struct {
-	cfg    Config
-	emit   Emit
 	tables []*Table
 	m      *merger
 
@@ -32,7 +30,7 @@ type Group struct {
 // cfg.MaxSessions / n sessions, so the memory bound is the single table's.
 func NewGroup(cfg Config, n int, emit Emit) *Group {
 	n = max(n, 1)
-	g := &Group{cfg: cfg, emit: emit}
+	g := &Group{}
 	if n == 1 {
 		g.tables = []*Table{NewTable(cfg, emit)}
 		return g
@@ -69,14 +67,15 @@ func (g *Group) Stats() (total Stats, per []Stats) {
 	return total, per
 }
 
-// ContextStats are the context stage's counters (zero for one worker).
+// ContextStats are the context stage's counters.
 type ContextStats struct {
 	// Late counts events that reached the stage after later ones had been
 	// applied: packets that arrived more than RunOptions.Grace after their
 	// timestamp, live. A replay may give other ctx_* values for their
 	// sessions than the live run did.
 	Late uint64
-	// Initiators is how many initiators have contacts in the window.
+	// Initiators is how many initiators have contacts in the window; -1
+	// with one worker, which has no context stage.
 	Initiators int
 }
 
@@ -94,7 +93,7 @@ func (g *Group) ContextStats() ContextStats {
 // writes every session still open before it returns. srcs holds one source
 // per worker (live fanout sockets, which already split the flows), or one
 // source that a reader deals out to the workers by opt.Split, which must
-// give both directions of a flow the same value.
+// give both directions of a flow the same value. A group runs once.
 func (g *Group) Run(ctx context.Context, srcs []gopacket.PacketDataSource, link layers.LinkType, opt RunOptions) error {
 	n := len(g.tables)
 	if n == 1 {
