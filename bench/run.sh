@@ -77,8 +77,10 @@ if [ "$(id -u)" = 0 ]; then
     sed 's/^/    /' "$tmp/sensor.txt" >&2
     s1=$(awk '/^best workers=1 / {print $3}' "$tmp/sensor.txt")
     s2=$(awk '/^best workers=2 / {print $3}' "$tmp/sensor.txt")
-    row "live pcapsess -i veth: highest rate read whole, 0 kernel drops" "$(awk -v r=$s2 'BEGIN{printf "2 workers: %.0f k packets/s", r/1e3}')" \
-        "$(awk -v r=$s1 'BEGIN{printf "1 worker: %.0f k packets/s", r/1e3}')" "$(awk -v a=$s1 -v b=$s2 'BEGIN{printf "%.2f×", b/a}')"
+    b1=$(sed -n 's/^best workers=1 .* bound=//p' "$tmp/sensor.txt")
+    b2=$(sed -n 's/^best workers=2 .* bound=//p' "$tmp/sensor.txt")
+    row "live pcapsess -i veth: highest rate read whole, 0 kernel drops" "$(awk -v r=$s2 -v b="$b2" 'BEGIN{printf "2 workers: %.0f k packets/s (limit: %s)", r/1e3, b}')" \
+        "$(awk -v r=$s1 -v b="$b1" 'BEGIN{printf "1 worker: %.0f k packets/s (limit: %s)", r/1e3, b}')" "$(awk -v a=$s1 -v b=$s2 'BEGIN{printf "%.2f×", b/a}')"
 fi
 
 echo "| benchmark | scanwatch | reference (same run) | ratio |"
