@@ -10,31 +10,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"scanwatch/pkg/clitest"
 	"scanwatch/pkg/row"
 )
-
-// syncBuffer lets the test read what pcapsess has written so far.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func needRootAndNmap(t *testing.T) {
 	t.Helper()
@@ -85,7 +67,7 @@ func TestLiveSYNScanOnLoopback(t *testing.T) {
 	defer func() { liveReady = nil }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.Buffer
 	done := make(chan int)
 	saved := filepath.Join(dir, "saved.pcap")
 	go func() { done <- Run(ctx, []string{"-i", "lo", "-w", saved, "--user="}, nil, &stdout, &stderr) }()
