@@ -93,12 +93,7 @@ func TestSensorScriptUnprivileged(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	root := install(t)
-	p, err := netns.New(ctx, 200+rand.IntN(50))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	root, p := installAndPair(t, ctx)
 	work := filepath.Join(root, "work")
 	if err := os.Mkdir(work, 0o777); err != nil {
 		t.Fatal(err)
@@ -164,19 +159,14 @@ func TestSensorScriptStageFailure(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	root := install(t)
-	p, err := netns.New(ctx, 200+rand.IntN(50))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	root, p := installAndPair(t, ctx)
 	sensor := exec.CommandContext(ctx, "ip", "netns", "exec", p.Target,
 		filepath.Join(root, "usr/local/lib/scanwatch/scanwatch-sensor"), p.TargetIf)
 	sensor.Env = append(os.Environ(), "SCANWATCH_EVE="+filepath.Join(root, "eve.json"), "TMPDIR="+root,
 		"SCANWATCH_WORKERS=1", "SCANWATCH_SCANCLASS_ARGS=--model "+filepath.Join(root, "no-such-model.txt"))
 	var stderr bytes.Buffer
 	sensor.Stderr = &stderr
-	err = sensor.Run()
+	err := sensor.Run()
 	log := stderr.String()
 	t.Logf("scanwatch-sensor stderr:\n%s", log)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
@@ -188,4 +178,17 @@ func TestSensorScriptStageFailure(t *testing.T) {
 		strings.Contains(log, "scanclass exit 0") {
 		t.Errorf("the script did not report the stages' statuses with scanclass's failure:\n%s", log)
 	}
+}
+
+// installAndPair installs the sensor into a temporary root and makes a
+// scanner/target namespace pair, removed when the test ends.
+func installAndPair(t *testing.T, ctx context.Context) (string, *netns.Pair) {
+	t.Helper()
+	root := install(t)
+	p, err := netns.New(ctx, 200+rand.IntN(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return root, p
 }
