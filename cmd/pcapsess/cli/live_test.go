@@ -70,7 +70,12 @@ func TestLiveSYNScanOnLoopback(t *testing.T) {
 	var stdout, stderr clitest.Buffer
 	done := make(chan int)
 	saved := filepath.Join(dir, "saved.pcap")
-	go func() { done <- Run(ctx, []string{"-i", "lo", "-w", saved, "--user="}, nil, &stdout, &stderr) }()
+	// The same filter as tcpdump's: other loopback traffic (another test's,
+	// a stray client's) would otherwise change the ctx_* columns of the live
+	// rows and not those of tcpdump's capture.
+	go func() {
+		done <- Run(ctx, []string{"-i", "lo", "-w", saved, "--user=", "tcp and portrange 1-100"}, nil, &stdout, &stderr)
+	}()
 	select {
 	case <-ready:
 	case code := <-done:
