@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"scanwatch/pkg/netns"
 )
 
 // TestLiveBusyScannerNetns: the live pipeline captures inside the target
@@ -21,48 +17,20 @@ import (
 // same address, while a second host makes refused connections at 4/s. Each
 // scan is alerted within 1 s of its first probe, and nothing else is.
 func TestLiveBusyScannerNetns(t *testing.T) {
-	requireLive(t)
-	if why := netns.Available(); why != "" {
-		t.Skip(why)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bins, err := Build(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := netns.New(ctx, 150+rand.IntN(50))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	target := netip.MustParseAddr(p.TargetV4)
+	r := newNetnsRig(t, ctx, 150)
+	bins, p, allow, inNS := r.bins, r.p, r.allow, r.in
+	target := netip.MustParseAddr(r.target)
 	busyAddr := netip.MustParseAddr(p.ScannerV4)
 	others, err := p.AddScannerAddrs(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	refused := others[0]
-	inNS := func(ns string, args ...string) *exec.Cmd {
-		return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
-	}
-	allow := []string{"--allow-target", target.String()}
-
-	srv := inNS(p.Target, append([]string{bins.Trafficgen, "serve", "--target", target.String(), "--ports", "18080", "--echo", "18090"}, allow...)...)
-	srvIn, err := srv.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var srvOut bytes.Buffer
-	srv.Stdout = &srvOut
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srvIn.Close(); srv.Wait() }()
 
 	var stderr bytes.Buffer
-	pcap := filepath.Join(dir, "netns.pcap")
+	pcap := filepath.Join(t.TempDir(), "netns.pcap")
 	pl, err := Start(ctx, bins, Options{Namespace: p.Target, Interface: p.TargetIf, Save: pcap, Stderr: &stderr,
 		ScanalertArgs: []string{"--episode-quiet", "2s"}})
 	if err != nil {
@@ -74,13 +42,7 @@ func TestLiveBusyScannerNetns(t *testing.T) {
 			_, _ = pl.Stop(10 * time.Second)
 		}
 	}()
-	bg := func(args ...string) *Background {
-		b, err := StartBackground("ip", append([]string{"netns", "exec", p.Scanner, bins.Trafficgen}, append(args, allow...)...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	bg := func(args ...string) *Background { return r.client(t, args...) }
 	client := bg("normal", "--target", target.String(), "--served", "18080", "--echo", "18090", "--mix", "exchange=4,keepalive=4,echo=1",
 		"--ports", "20000-29999", "--rate", "50/s", "--concurrency", "4", "--count", "20000", "--duration", "120s", "--seed", "5")
 	defer client.Stop(10 * time.Second)

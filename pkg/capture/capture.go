@@ -1,7 +1,18 @@
 // Package capture opens packet sources: capture files (pcap or pcapng,
-// gzip'd or not, "-" for stdin) and live Linux interfaces through
-// AF_PACKET (TPACKET_V3 ring, no libpcap). Both return a
-// gopacket.PacketDataSource, so the session core never knows which it has.
+// gzip'd or not, "-" for stdin; several merged in time order) and live
+// Linux interfaces through AF_PACKET (TPACKET_V3 ring, no libpcap), one
+// socket or a fanout group of several. All are gopacket.PacketDataSource,
+// so the session core never knows which it has.
+//
+// Its contract beside that:
+//   - A fanout group deals packets by a symmetric flow hash (fanout.go);
+//     FlowHash computes the same value in Go for files, so a replay deals
+//     each flow to the worker the live run gave it.
+//   - A Filter (a tcpdump expression) runs in the kernel on live sockets,
+//     after loopback's keep-the-incoming-copy test, and in userspace on
+//     files (Filter.Apply): the same program either way.
+//   - Copy writes classic (µs) pcap, the -w format; DropPrivileges is
+//     tcpdump -Z.
 package capture
 
 import (
@@ -12,6 +23,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -28,6 +40,18 @@ type Source struct {
 	Name  string
 	close func() error
 	tp    *afpacket.TPacket
+	// rejected counts the packets a userspace filter (Filter.Apply) did not
+	// pass; nil without one.
+	rejected *atomic.Uint64
+}
+
+// Rejected is how many packets the source's filter expression rejected in
+// userspace (files; live, the kernel drops them unseen and uncounted).
+func (s *Source) Rejected() uint64 {
+	if s.rejected == nil {
+		return 0
+	}
+	return s.rejected.Load()
 }
 
 // Close releases the source. It may be called from another goroutine to
@@ -169,17 +193,46 @@ func (s *ngSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error
 type LiveOptions struct {
 	Snaplen     int           // bytes kept per packet (frame size is rounded up)
 	PollTimeout time.Duration // longest a read blocks with no packet
-	RingMB      int           // ring buffer size
+	RingMB      int           // ring buffer size, per socket
+	// Promiscuous puts the interface in promiscuous mode while the socket
+	// is open, as tcpdump does unless -p: a sensor on a SPAN port sees
+	// frames addressed to other hosts.
+	Promiscuous bool
+	// Filter, compiled for Ethernet, is attached to the socket: the kernel
+	// drops what it rejects before it reaches the ring.
+	Filter *Filter
 }
 
-// dropOutgoing is a classic BPF program: drop packets whose type is
-// PACKET_OUTGOING (4), accept the rest whole.
+// dropOutgoing is the head of a classic BPF program: drop packets whose
+// type is PACKET_OUTGOING (4), go on with the next instruction for the
+// rest.
 var dropOutgoing = mustAssemble(
 	bpf.LoadExtension{Num: bpf.ExtType},
-	bpf.JumpIf{Cond: bpf.JumpEqual, Val: 4, SkipTrue: 1},
-	bpf.RetConstant{Val: 1 << 18},
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: 4, SkipFalse: 1},
 	bpf.RetConstant{Val: 0},
 )
+
+// acceptAll keeps a packet whole.
+var acceptAll = mustAssemble(bpf.RetConstant{Val: 1 << 18})
+
+// socketFilter is the program a live socket needs: on loopback, where
+// AF_PACKET sees every packet twice (outgoing and incoming), the incoming
+// copy only, as libpcap does; then the user's filter, if any. The user's
+// program (absolute offsets, relative jumps) runs unchanged after the
+// loopback test. nil means no program.
+func socketFilter(loopback bool, f *Filter) []bpf.RawInstruction {
+	var prog []bpf.RawInstruction
+	if loopback {
+		prog = append(prog, dropOutgoing...)
+	}
+	switch {
+	case f != nil:
+		prog = append(prog, f.Program...)
+	case loopback:
+		prog = append(prog, acceptAll...)
+	}
+	return prog
+}
 
 func mustAssemble(insns ...bpf.Instruction) []bpf.RawInstruction {
 	raw, err := bpf.Assemble(insns)
@@ -195,6 +248,11 @@ func OpenLive(iface string, opt LiveOptions) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: no such network interface", iface)
 	}
+	return openLive(ifc, opt)
+}
+
+func openLive(ifc *net.Interface, opt LiveOptions) (*Source, error) {
+	iface := ifc.Name
 	if opt.Snaplen <= 0 {
 		opt.Snaplen = 262144
 	}
@@ -234,12 +292,16 @@ func OpenLive(iface string, opt LiveOptions) (*Source, error) {
 		}
 		return nil, fmt.Errorf("interface %s: %w", iface, err)
 	}
-	if ifc.Flags&net.FlagLoopback != 0 {
-		// On loopback AF_PACKET sees every packet twice, once outgoing and
-		// once incoming; keep the incoming copy, as libpcap does.
-		if err := tp.SetBPF(dropOutgoing); err != nil {
+	if prog := socketFilter(ifc.Flags&net.FlagLoopback != 0, opt.Filter); prog != nil {
+		if err := tp.SetBPF(prog); err != nil {
 			tp.Close()
 			return nil, fmt.Errorf("interface %s: attach filter: %w", iface, err)
+		}
+	}
+	if opt.Promiscuous {
+		if err := tp.SetPromiscuous(true); err != nil {
+			tp.Close()
+			return nil, fmt.Errorf("interface %s: promiscuous mode: %w", iface, err)
 		}
 	}
 	if err := tp.InitSocketStats(); err != nil {
@@ -285,35 +347,6 @@ func (c *Copy) Write(data []byte, ci gopacket.CaptureInfo) error {
 
 // Flush writes what is buffered.
 func (c *Copy) Flush() error { return c.bw.Flush() }
-
-// Tee wraps a source so that every packet read is also written to w as a
-// classic (µs) pcap file: the exact input of a live run, for replay.
-func Tee(src *Source, w io.Writer, snaplen int) (*Source, func() error, error) {
-	c, err := NewCopy(w, snaplen, src.Link, src.Live())
-	if err != nil {
-		return nil, nil, err
-	}
-	out := *src
-	out.PacketDataSource = &teeSource{src: src.PacketDataSource, c: c}
-	return &out, c.Flush, nil
-}
-
-type teeSource struct {
-	src gopacket.PacketDataSource
-	c   *Copy
-	err error
-}
-
-func (t *teeSource) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	data, ci, err := t.src.ReadPacketData()
-	if err == nil && t.err == nil {
-		t.err = t.c.Write(data, ci)
-	}
-	if t.err != nil {
-		return nil, ci, t.err
-	}
-	return data, ci, err
-}
 
 // ZeroCopyReadPacketData reads without copying when the underlying reader
 // can (pcap and pcapng files): the data is valid until the next read.

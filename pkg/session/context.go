@@ -101,23 +101,30 @@ func (it *initiator) prune(from int64) {
 	}
 }
 
-// open links session s, started by packet p, to its pair's entry, adding
-// the entry if the pair is a first contact within the window.
-func (c *contexts) open(s *session, p *tcpPacket) {
-	it := c.m[p.src]
+// ctxLink ties a session to its pair's entry in the initiator's context,
+// so that an answer can be credited while the entry is in the window.
+type ctxLink struct {
+	it  *initiator
+	seq uint64
+}
+
+// open returns the link of a session that src opened at packet time ts to
+// (dst, dport) from sport with TTL ttl, adding the pair's entry if it is a
+// first contact within the window.
+func (c *contexts) open(ts int64, src, dst [16]byte, sport, dport uint16, ttl uint8) ctxLink {
+	it := c.m[src]
 	if it == nil {
 		if len(c.m) >= maxInitiators {
-			return
+			return ctxLink{}
 		}
 		it = &initiator{ring: make([]contact, 8), pairs: map[pairKey]uint64{}, dsts: map[[16]byte]int32{},
 			ports: map[uint16]int32{}, sports: map[uint16]int32{}, ttls: map[uint8]int32{}}
-		c.m[p.src] = it
+		c.m[src] = it
 	}
-	it.prune(p.ts - c.window)
-	pk := pairKey{ip: p.dst, port: p.dport}
+	it.prune(ts - c.window)
+	pk := pairKey{ip: dst, port: dport}
 	if seq, ok := it.pairs[pk]; ok {
-		s.ctx, s.ctxSeq = it, seq
-		return
+		return ctxLink{it, seq}
 	}
 	n := int(it.tail - it.head)
 	if n == len(it.ring) {
@@ -131,23 +138,23 @@ func (c *contexts) open(s *session, p *tcpPacket) {
 			it.ring = grown
 		}
 	}
-	*it.at(it.tail) = contact{ts: p.ts, pair: pk, sport: p.sport, ttl: p.ttl}
+	*it.at(it.tail) = contact{ts: ts, pair: pk, sport: sport, ttl: ttl}
 	it.pairs[pk] = it.tail
 	it.dsts[pk.ip]++
 	it.ports[pk.port]++
-	it.sports[p.sport]++
-	it.ttls[p.ttl]++
-	s.ctx, s.ctxSeq = it, it.tail
+	it.sports[sport]++
+	it.ttls[ttl]++
 	it.tail++
+	return ctxLink{it, it.tail - 1}
 }
 
-// answered credits s's pair, if its entry is still in the window.
-func (c *contexts) answered(s *session) {
-	it := s.ctx
-	if it == nil || s.ctxSeq < it.head || s.ctxSeq >= it.tail {
+// answered credits the linked pair, if its entry is still in the window.
+func (c *contexts) answered(l ctxLink) {
+	it := l.it
+	if it == nil || l.seq < it.head || l.seq >= it.tail {
 		return
 	}
-	if e := it.at(s.ctxSeq); !e.ok {
+	if e := it.at(l.seq); !e.ok {
 		e.ok = true
 		it.ok++
 	}

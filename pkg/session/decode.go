@@ -24,6 +24,9 @@ type Decoder struct {
 	pkt     tcpPacket
 	raw     bool // raw-IP link: IPv6 packets are decoded by hand
 	fast    bool // Ethernet link: try fastEthernetIPv4TCP first
+	// ipVersion is the IP version of the packet last decoded (4 or 6), or 0
+	// when it had no IP header that decoded.
+	ipVersion uint8
 }
 
 // NewDecoder returns a decoder for captures of the given link type.
@@ -79,14 +82,17 @@ const (
 // decode fills d.pkt from one packet.
 func (d *Decoder) decode(data []byte, ts int64) decodeResult {
 	if d.fast && d.fastEthernetIPv4TCP(data, ts) {
+		d.ipVersion = 4
 		return decodedTCP
 	}
+	d.ipVersion = 0
 	d.decoded = d.decoded[:0]
 	if d.raw && len(data) > 0 && data[0]>>4 == 6 {
 		// Raw-IP link types carry both versions.
 		if err := d.ip6.DecodeFromBytes(data, gopacket.NilDecodeFeedback); err != nil {
 			return decodedMalformed
 		}
+		d.ipVersion = 6
 		return d.fromIPv6Payload(ts)
 	}
 	err := d.parser.DecodeLayers(data, &d.decoded)
@@ -100,6 +106,11 @@ func (d *Decoder) decode(data []byte, ts int64) decodeResult {
 		case layers.LayerTypeIPv6:
 			have6 = true
 		}
+	}
+	if have4 {
+		d.ipVersion = 4
+	} else if have6 {
+		d.ipVersion = 6
 	}
 	if !haveTCP {
 		if err != nil {

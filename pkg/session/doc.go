@@ -62,6 +62,55 @@
 // a scanner that is also a busy client from hiding its scan in its own
 // traffic.
 //
+// # Several workers
+//
+// A Group spreads the work over n tables ("workers"), each holding the
+// sessions of its share of the flows: live, one AF_PACKET fanout socket per
+// worker, the kernel dealing packets by a symmetric flow hash; from one
+// source (a file), a reader dealing them by the same function
+// (RunOptions.Split). Both directions of a session reach the same worker,
+// so everything per session stays where it was.
+//
+// The initiator context cannot: an initiator's sessions land on different
+// workers, and a packet does not say which side initiated, so no hash
+// can make them meet. The context is therefore computed where they all
+// meet, in one context stage (as Zeek runs its scan detection in the
+// manager, where its workers' events meet): each worker does the
+// per-packet work and logs, in batches, compact events stamped with packet
+// time — a session opened (initiator, destination, port, source port,
+// TTL), first answered, written (its row minus ctx_*, at its close time T,
+// or early at the current packet when the table was full), a packet to
+// save (-w) — and the stage applies them to one context table in
+// (time, order) order, where order puts packet events of the same time in
+// the order of their packets, then closes (short sessions first, then by
+// their last packet): exactly the order in which a single table does the
+// same things. It applies an event only once it is older than the
+// watermark, the least clock of the running workers. A worker's clock is
+// its packet time (its open sessions all end after it), or, live and
+// idle, the wall clock less the grace period, as Table.Advance uses it;
+// the reader of a file hands every worker its clock after each round of
+// packets. So the stage sees every contact and answer up to T before it
+// computes a session's context at T, as the single table does. The stage
+// is the one goroutine every session passes through, so it does nothing
+// else: another goroutine fills and writes the rows, in its order. Events
+// travel in batches (a worker's 512, or what it has at each live tick).
+//
+// What decides the order of packets of the same time: from one source,
+// their order in it; live, their worker and then their order on its
+// socket, which is also the order in which the stage writes them to -w,
+// so that a replay of that file sees them in the same order. Hence, tested
+// on every capture the repository holds: n workers write byte for byte the
+// rows of one table, in its order; and a live run's -w replays, with any
+// number of workers, to the rows the live run wrote. Two things depend on
+// how flows are dealt: the --max-sessions cap is per worker (a share of
+// it), so which sessions are written early when a table fills differs;
+// and, live, each worker steps back-going timestamps up to its own clock.
+// The stage counts events that arrive behind what it already applied
+// (packets later than the grace period, live) in ContextStats.Late.
+//
+// With one worker a Group is a Table: no stage, no events, nothing added
+// to the path that reads ~3 M packets/s.
+//
 // # Deliberate differences from the harvester
 //
 // The harvester keyed sessions by the port pair only (two hosts using the same

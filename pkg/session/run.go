@@ -24,27 +24,34 @@ type RunOptions struct {
 	// IsTimeout reports a read that returned no packet because the source's
 	// poll timeout passed (live sources); Run then just ticks.
 	IsTimeout func(error) bool
+	// Split names the worker of a packet when a Group deals one source out
+	// to several workers (value modulo workers). It must give both
+	// directions of a flow the same value.
+	Split func(data []byte) uint32
+}
+
+func (o RunOptions) withDefaults() RunOptions {
+	if o.Tick <= 0 {
+		o.Tick = 25 * time.Millisecond
+	}
+	if o.Grace <= 0 {
+		o.Grace = 50 * time.Millisecond
+	}
+	return o
 }
 
 // Run reads packets from src until EOF, an error, or ctx ends, and writes
 // every session still open before it returns. On a read error after some
 // packets, the complete sessions are written and the error is returned.
 func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Decoder, opt RunOptions) error {
-	if opt.Tick <= 0 {
-		opt.Tick = 25 * time.Millisecond
-	}
-	if opt.Grace <= 0 {
-		opt.Grace = 50 * time.Millisecond
-	}
+	opt = opt.withDefaults()
 	var stopped atomic.Bool
 	stop := context.AfterFunc(ctx, func() { stopped.Store(true) })
 	defer stop()
-	read := src.ReadPacketData
-	if zc, ok := src.(gopacket.ZeroCopyPacketDataSource); ok {
-		read = zc.ZeroCopyReadPacketData
-	}
+	defer t.publish()
+	read := readFunc(src)
 	var nextTick time.Time
-	for !stopped.Load() {
+	for n := uint(1); !stopped.Load(); n++ {
 		data, ci, err := read()
 		if err != nil {
 			if err == io.EOF {
@@ -55,6 +62,7 @@ func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Dec
 					if err := t.Advance(time.Now().Add(-opt.Grace).UnixNano()); err != nil {
 						return err
 					}
+					t.publish()
 				}
 				continue
 			}
@@ -70,7 +78,10 @@ func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Dec
 		if err := t.Packet(data, ts, dec); err != nil {
 			return err
 		}
-		if t.cfg.Keep != nil && t.kept {
+		if n&4095 == 0 {
+			t.publish()
+		}
+		if t.cfg.Keep != nil && (t.kept || t.cfg.KeepAll) {
 			ci.Timestamp = time.Unix(0, ts)
 			if err := t.cfg.Keep(data, ci); err != nil {
 				return err
@@ -82,6 +93,7 @@ func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Dec
 				if err := t.Advance(now.Add(-opt.Grace).UnixNano()); err != nil {
 					return err
 				}
+				t.publish()
 			}
 		}
 	}
@@ -92,7 +104,28 @@ func (t *Table) Run(ctx context.Context, src gopacket.PacketDataSource, dec *Dec
 func (t *Table) Packet(data []byte, ts int64, dec *Decoder) error {
 	t.stats.Packets++
 	t.kept = false
-	switch dec.decode(data, ts) {
+	if ts < t.now {
+		// Capture timestamps may step back (clock adjustments, multi-queue
+		// NICs); treat such a packet as arriving now so that idle times
+		// never go negative.
+		t.stats.OutOfOrder++
+		ts = t.now
+	}
+	t.now = ts
+	// Every packet moves the clock and closes what went idle before it,
+	// TCP or not: a table's open sessions then never end before its clock,
+	// which a Group's context stage relies on.
+	if err := t.expire(ts); err != nil {
+		return err
+	}
+	res := dec.decode(data, ts)
+	switch dec.ipVersion {
+	case 4:
+		t.stats.IPv4++
+	case 6:
+		t.stats.IPv6++
+	}
+	switch res {
 	case decodedTCP:
 		return t.add(&dec.pkt)
 	case decodedOther:

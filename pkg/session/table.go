@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -39,6 +40,9 @@ type Config struct {
 	// exactly the packets its rows were made of, so that the copy holds no
 	// one else's traffic and replays to the same rows without the filters.
 	Keep func(data []byte, ci gopacket.CaptureInfo) error
+	// KeepAll makes Keep get every packet read, not only the TCP packets
+	// the filters kept (pcapsess -w without --host or --port).
+	KeepAll bool
 }
 
 // DefaultMaxSessions keeps the table near 200 MB at worst (one session
@@ -48,6 +52,8 @@ const DefaultMaxSessions = 600_000
 // Stats counts what the table saw.
 type Stats struct {
 	Packets    uint64 // packets offered
+	IPv4       uint64 // of them, IPv4 packets (TCP or not)
+	IPv6       uint64 // of them, IPv6 packets (TCP or not)
 	TCP        uint64 // TCP packets used
 	Filtered   uint64 // TCP packets dropped by Hosts/Ports
 	NonTCP     uint64 // not TCP, or a later IP fragment
@@ -55,6 +61,15 @@ type Stats struct {
 	Sessions   uint64 // rows emitted
 	Evicted    uint64 // of which written early because the table was full
 	OutOfOrder uint64 // packets whose timestamp went backwards (treated as "now")
+	Open       int    // sessions open when the stats were taken
+}
+
+// add sums two tables' counters (Open included).
+func (s Stats) add(o Stats) Stats {
+	return Stats{Packets: s.Packets + o.Packets, IPv4: s.IPv4 + o.IPv4, IPv6: s.IPv6 + o.IPv6, TCP: s.TCP + o.TCP,
+		Filtered: s.Filtered + o.Filtered, NonTCP: s.NonTCP + o.NonTCP, Malformed: s.Malformed + o.Malformed,
+		Sessions: s.Sessions + o.Sessions, Evicted: s.Evicted + o.Evicted, OutOfOrder: s.OutOfOrder + o.OutOfOrder,
+		Open: s.Open + o.Open}
 }
 
 // Emit receives each finished session. The row is reused after Emit
@@ -89,11 +104,10 @@ type session struct {
 	handshake                                  bool  // ... and then the initiator's ACK
 	finSrc, finDst                             bool
 
-	// ctx links the session to its pair's entry in the initiator's context
-	// so that an answer can be credited while the entry is in the window.
-	ctx    *initiator
-	ctxSeq uint64
-	ok     bool // the responder answered with something other than RST
+	ctx     ctxLink // its pair's entry in the initiator's context (one table alone)
+	ok      bool    // the responder answered with something other than RST
+	slot    uint32  // which of the table's session structs it is (kept across reuse)
+	lastSeq uint64  // the order of its last packet among packets of the same time
 }
 
 // Table is the session table: it folds packets into sessions and emits each
@@ -117,6 +131,37 @@ type Table struct {
 	hostSet map[[16]byte]bool
 	portSet [65536 / 64]uint64
 	kept    bool // the last packet was TCP and passed the filters
+	// log, when set, makes the table one worker of a Group: the initiator
+	// context is computed by the Group's context stage, to which the table
+	// logs what it needs, instead of in ctx.
+	log   *eventLog
+	seq   uint64 // the current packet's order (Group workers set it)
+	slots uint32 // session structs made so far
+	pub   published
+}
+
+// published is the table's counters as last published by its own
+// goroutine, for readers on other goroutines (a metrics scrape).
+type published struct {
+	mu sync.Mutex
+	st Stats
+}
+
+// publish makes the counters so far visible to Published.
+func (t *Table) publish() {
+	st := t.Stats()
+	t.pub.mu.Lock()
+	t.pub.st = st
+	t.pub.mu.Unlock()
+}
+
+// Published returns the counters as last published by the goroutine that
+// runs the table (every few thousand packets, every live tick and at the
+// end): safe to call from any goroutine while the table runs.
+func (t *Table) Published() Stats {
+	t.pub.mu.Lock()
+	defer t.pub.mu.Unlock()
+	return t.pub.st
 }
 
 // NewTable makes a table that hands finished sessions to emit.
@@ -151,8 +196,12 @@ func NewTable(cfg Config, emit Emit) *Table {
 	return t
 }
 
-// Stats returns the counters so far.
-func (t *Table) Stats() Stats { return t.stats }
+// Stats returns the counters so far (from the goroutine that runs the table).
+func (t *Table) Stats() Stats {
+	st := t.stats
+	st.Open = t.idx.n
+	return st
+}
 
 // Open is the number of sessions in the table.
 func (t *Table) Open() int { return t.idx.n }
@@ -203,25 +252,16 @@ func (t *Table) add(p *tcpPacket) error {
 	}
 	t.stats.TCP++
 	t.kept = true
-	if p.ts < t.now {
-		// Capture timestamps may step back (clock adjustments, multi-queue
-		// NICs); treat such a packet as arriving now so that idle times
-		// never go negative.
-		t.stats.OutOfOrder++
-		p.ts = t.now
+	if t.log == nil {
+		t.ctx.sweep(p.ts)
 	}
-	t.now = p.ts
-	if err := t.expire(p.ts); err != nil {
-		return err
-	}
-	t.ctx.sweep(p.ts)
 	k, fromA := makeKey(p)
 	h := k.hash(t.seed)
 	s := t.idx.lookup(h, &k)
 	if s == nil {
 		if t.idx.n >= t.cfg.MaxSessions {
 			t.stats.Evicted++
-			if err := t.close(t.leastRecent()); err != nil {
+			if err := t.close(t.leastRecent(), true); err != nil {
 				return err
 			}
 		}
@@ -239,11 +279,16 @@ func (t *Table) add(p *tcpPacket) error {
 			s.initDF = 1
 		}
 		s.initFlags = p.flags & 0x3f
-		t.ctx.open(s, p)
+		if t.log != nil {
+			t.log.open(t, s, p)
+		} else {
+			s.ctx = t.ctx.open(p.ts, p.src, p.dst, p.sport, p.dport, p.ttl)
+		}
 	} else {
 		t.unlink(s)
 	}
 	s.last = p.ts
+	s.lastSeq = t.seq
 
 	f := p.flags
 	s.syn += int32(f >> 1 & 1)
@@ -293,7 +338,11 @@ func (t *Table) add(p *tcpPacket) error {
 		}
 		if fl&flagRST == 0 && !s.ok {
 			s.ok = true
-			t.ctx.answered(s)
+			if t.log != nil {
+				t.log.answer(t, s, p.ts)
+			} else {
+				t.ctx.answered(s.ctx)
+			}
 		}
 	}
 	t.pushBack(s)
@@ -358,7 +407,7 @@ func (t *Table) expire(now int64) error {
 		if s == nil || now-s.last <= t.idle[b2i(s.long)] {
 			return nil
 		}
-		if err := t.close(s); err != nil {
+		if err := t.close(s, false); err != nil {
 			return err
 		}
 	}
@@ -368,7 +417,7 @@ func (t *Table) expire(now int64) error {
 // end of input, on a signal, or before an error is reported.
 func (t *Table) Flush() error {
 	for s := t.nextDue(); s != nil; s = t.nextDue() {
-		if err := t.close(s); err != nil {
+		if err := t.close(s, false); err != nil {
 			return err
 		}
 	}
@@ -409,23 +458,47 @@ func b2i(b bool) int {
 	return 0
 }
 
-func (t *Table) close(s *session) error {
+// close writes s, at its deadline or, evicted, early (at the current
+// packet).
+func (t *Table) close(s *session, evicted bool) error {
 	t.unlink(s)
 	t.idx.remove(s)
-	t.fill(&t.out, s)
 	t.stats.Sessions++
-	*s = session{next: t.free}
+	var err error
+	if t.log != nil {
+		t.log.close(t, s, evicted)
+	} else {
+		fillSession(&t.out, s)
+		src, dst, sp, dp := initiatorSide(s)
+		setContext(&t.out, t.ctx.of(src, dst, sp, dp, s.first, t.deadline(s)))
+		err = t.emit(&t.out)
+	}
+	*s = session{next: t.free, slot: s.slot}
 	t.free = s
-	return t.emit(&t.out)
+	return err
 }
 
-func (t *Table) fill(r *row.Row, s *session) {
+// initiatorSide returns s's endpoints as src, dst, sport, dport.
+func initiatorSide(s *session) (src, dst [16]byte, sport, dport uint16) {
+	if s.initIsA {
+		return s.k.a, s.k.b, s.k.pa, s.k.pb
+	}
+	return s.k.b, s.k.a, s.k.pb, s.k.pa
+}
+
+// setContext puts the initiator context v into r's ctx_* columns.
+func setContext(r *row.Row, v values) {
+	r.CtxPairs, r.CtxPorts, r.CtxHosts, r.CtxSport, r.CtxTTLs, r.CtxBurst = v.pairs, v.ports, v.hosts, v.sport, v.ttls, v.burst
+	// Six decimals: enough for a fraction of at most 4096 contacts, and
+	// rows stay short.
+	r.CtxFailed = math.Round(v.failed*1e6) / 1e6
+}
+
+// fillSession fills every column of r but the ctx_* ones from s.
+func fillSession(r *row.Row, s *session) {
 	ext := r.Extra[:0]
 	*r = row.Row{Extra: ext}
-	src, dst, sp, dp := s.k.a, s.k.b, s.k.pa, s.k.pb
-	if !s.initIsA {
-		src, dst, sp, dp = dst, src, dp, sp
-	}
+	src, dst, sp, dp := initiatorSide(s)
 	r.SrcIP = addr(src)
 	r.DstIP = addr(dst)
 	r.SrcPort, r.DstPort = sp, dp
@@ -461,11 +534,6 @@ func (t *Table) fill(r *row.Row, s *session) {
 	if s.handshake {
 		r.Handshake = 1
 	}
-	v := t.ctx.of(src, dst, sp, dp, s.first, t.deadline(s))
-	r.CtxPairs, r.CtxPorts, r.CtxHosts, r.CtxSport, r.CtxTTLs, r.CtxBurst = v.pairs, v.ports, v.hosts, v.sport, v.ttls, v.burst
-	// Six decimals: enough for a fraction of at most 4096 contacts, and
-	// rows stay short.
-	r.CtxFailed = math.Round(v.failed*1e6) / 1e6
 }
 
 // addr turns a 16-byte key address back into an IPv4 or IPv6 address.
@@ -479,7 +547,8 @@ func (t *Table) alloc() *session {
 		s.next = nil
 		return s
 	}
-	return new(session)
+	t.slots++
+	return &session{slot: t.slots - 1}
 }
 
 // lru is a list of sessions in order of activity, least recent first.

@@ -371,15 +371,25 @@ func (c *Client) get(ctx context.Context, hc *http.Client, addr string) error {
 	return err
 }
 
-func (c *Client) exchange(ctx context.Context, addr string) error {
+// dialTimed connects to addr with the action's deadline on the connection
+// too, so that a stalled server cannot hold the client past its action.
+func (c *Client) dialTimed(ctx context.Context, addr string) (net.Conn, error) {
 	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	return conn, nil
+}
+
+func (c *Client) exchange(ctx context.Context, addr string) error {
+	conn, err := c.dialTimed(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
 	if _, err := io.WriteString(conn, "GET /exchange HTTP/1.0\r\nHost: "+addr+"\r\n\r\n"); err != nil {
 		return err
 	}
@@ -390,14 +400,11 @@ func (c *Client) exchange(ctx context.Context, addr string) error {
 // echo sends three short lines to the echo server, reading each answer,
 // 30 ms apart, then closes.
 func (c *Client) echo(ctx context.Context, addr string) error {
-	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
+	conn, err := c.dialTimed(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
 	buf := make([]byte, 64)
 	for i := range 3 {
 		line := fmt.Sprintf("line %d of an interactive session\n", i)

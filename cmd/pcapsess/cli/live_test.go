@@ -9,33 +9,14 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"scanwatch/pkg/clitest"
 	"scanwatch/pkg/row"
 )
-
-// syncBuffer lets the test read what pcapsess has written so far.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func needRootAndNmap(t *testing.T) {
 	t.Helper()
@@ -86,20 +67,14 @@ func TestLiveSYNScanOnLoopback(t *testing.T) {
 	defer func() { liveReady = nil }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr clitest.Buffer
 	done := make(chan int)
 	saved := filepath.Join(dir, "saved.pcap")
-	// The ports tcpdump keeps, so that both see the same packets: other
-	// tests of the suite connect over lo at the same time (to nats-server
-	// nodes on 127.0.0.1, say), and a capture of all of lo would count
-	// those connections in the scanner's context columns where tcpdump's
-	// filtered capture does not.
-	ports := make([]string, 100)
-	for i := range ports {
-		ports[i] = strconv.Itoa(i + 1)
-	}
+	// The same filter as tcpdump's: other loopback traffic (another test's,
+	// a stray client's) would otherwise change the ctx_* columns of the live
+	// rows and not those of tcpdump's capture.
 	go func() {
-		done <- Run(ctx, []string{"-i", "lo", "-w", saved, "--user=", "--port", strings.Join(ports, ",")}, nil, &stdout, &stderr)
+		done <- Run(ctx, []string{"-i", "lo", "-w", saved, "--user=", "tcp and portrange 1-100"}, nil, &stdout, &stderr)
 	}()
 	select {
 	case <-ready:

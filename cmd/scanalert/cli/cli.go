@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"scanwatch/pkg/alert"
 	"scanwatch/pkg/cliutil"
+	"scanwatch/pkg/metrics"
 	"scanwatch/pkg/row"
 )
 
@@ -99,6 +101,7 @@ type cmd struct {
 	Sensor      string        `help:"This sensor's name, the EVE records' host (default: the hostname)." placeholder:"NAME"`
 	InIface     string        `name:"in-iface" help:"The interface the rows were captured on (pcapsess -i IFACE), the EVE records' in_iface; none for capture files." placeholder:"IFACE"`
 	busFlags
+	Metrics string `help:"Serve Prometheus metrics at http://ADDR/metrics while running (host:port; port 0 picks one, named on stderr)." placeholder:"ADDR"`
 	cliutil.VersionFlag
 }
 
@@ -199,8 +202,20 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		defer logFile.Close()
 	}
 
+	// Serving starts before the first row arrives (a live pipeline may be
+	// quiet for long); until the detector exists, every figure is 0.
+	var serving atomic.Pointer[output]
+	if c.Metrics != "" {
+		srv, err := metrics.Serve(c.Metrics, func(w *metrics.Writer) { collect(w, serving.Load()) })
+		if err != nil {
+			return 0, cliutil.Usage(err)
+		}
+		defer srv.Close()
+		fmt.Fprintf(stderr, "%s: metrics on http://%s/metrics\n", tool, srv.Addr())
+	}
+
 	if c.Subscribe != "" {
-		return c.runBus(ctx, cfg, logFile, stdout, stderr)
+		return c.runBus(ctx, cfg, logFile, stdout, stderr, &serving)
 	}
 
 	ctx, cancel := cliutil.SignalContext(ctx)
@@ -239,6 +254,7 @@ func (c *cmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 		return 0, err
 	}
 	defer context.AfterFunc(ctx, out.stopLive)()
+	serving.Store(out)
 
 	readErr := out.consume(rd, name)
 	out.lock()
@@ -276,7 +292,7 @@ func (c *cmd) newOutput(det *alert.Detector, stdout io.Writer, logFile *os.File)
 		w:      bufio.NewWriterSize(stdout, 64<<10),
 		eve:    format == "eve",
 		live:   live,
-		locked: live,
+		locked: live || c.Metrics != "",
 		log:    logFile,
 		det:    det,
 		window: det.Config().Window,
@@ -309,6 +325,26 @@ func summary(w io.Writer, st alert.Stats, interrupted bool) {
 	fmt.Fprintln(w)
 }
 
+// collect writes the detector's figures for a scrape: those of the
+// summary line, and what is open now (all 0 before o exists).
+func collect(w *metrics.Writer, o *output) {
+	var st alert.Stats
+	if o != nil {
+		o.mu.Lock()
+		st = o.det.Stats()
+		o.mu.Unlock()
+	}
+	w.Gauge("scanwatch_build_info", "The tool and its version (always 1).", 1, "tool", tool, "version", cliutil.Version)
+	w.Counter("scanwatch_scanalert_rows_total", "Session rows read.", uint64(st.Rows))
+	w.Counter("scanwatch_scanalert_anomalies_total", "Rows the model called anomalous (prediction 1).", uint64(st.Anomalies))
+	w.Counter("scanwatch_scanalert_alerts_total", "Alerts raised (episodes that started).", uint64(st.Alerts))
+	w.Gauge("scanwatch_scanalert_alerts_open", "Alerts raised and not yet ended.", float64(st.Open))
+	w.Gauge("scanwatch_scanalert_scanners", "Initiators tracked in the window.", float64(st.Scanners))
+	w.Counter("scanwatch_scanalert_untracked_rows_total", "Rows of initiators beyond --max-scanners, not tracked.", uint64(st.Untracked))
+	w.Counter("scanwatch_scanalert_dropped_episodes_total", "Candidate episodes or anomalies --max-episodes found no room for.", uint64(st.EpisodesDropped))
+	w.Counter("scanwatch_scanalert_window_evicted_sessions_total", "Sessions that left the window early (--max-window).", uint64(st.WindowEvicted))
+}
+
 func pct(n, of int) string {
 	if of == 0 {
 		return "0.0%"
@@ -318,8 +354,9 @@ func pct(n, of int) string {
 
 // output writes records and the table.
 type output struct {
-	// mu guards the rest when locked (a live table): a signal erases the
-	// table from another goroutine.
+	// mu guards the rest when locked: with a live table a signal erases it
+	// from another goroutine, with --metrics a scrape reads the detector's
+	// figures from another goroutine.
 	mu     sync.Mutex
 	locked bool
 	// publish, when set, also sends each EVE record to the bus.

@@ -49,7 +49,7 @@ func (f *busFlags) instance() (i, n int, err error) {
 // the bus. Records of what the log up to the consumer's floor caused were
 // sent by an earlier run and are not written again. It runs until a
 // signal; open episodes stay open, to go on in the next run.
-func (c *cmd) runBus(ctx context.Context, cfg alert.Config, logFile *os.File, stdout, stderr io.Writer) (int, error) {
+func (c *cmd) runBus(ctx context.Context, cfg alert.Config, logFile *os.File, stdout, stderr io.Writer, serving *atomic.Pointer[output]) (int, error) {
 	i, n, err := c.instance()
 	if err != nil {
 		return 0, err
@@ -76,6 +76,7 @@ func (c *cmd) runBus(ctx context.Context, cfg alert.Config, logFile *os.File, st
 	ctx, cancel := cliutil.SignalContext(ctx)
 	defer cancel()
 	defer context.AfterFunc(ctx, out.stopLive)()
+	serving.Store(out)
 
 	conn, err := natsbus.Dial(c.Subscribe, natsbus.Options{Name: tool + " " + consumer, Replicas: c.Replicas})
 	if err != nil {
