@@ -262,7 +262,7 @@ const TimeLayout = "2006-01-02 15:04:05.000000"
 func appendValue(b []byte, r *Row, c Column, quote bool, tc *timeCache) []byte {
 	d := &columns[c]
 	if r.rawMask != 0 && r.IsRaw(c) {
-		return appendRaw(b, r.raw[c], d.kind, quote)
+		return appendRaw(b, r.raw[c], d.kind, quote, r.rawPlain)
 	}
 	switch d.kind {
 	case kindTime:
@@ -311,8 +311,11 @@ func appendJSONString(b []byte, s string) []byte {
 
 // appendRaw writes unparsed input text: as it is for CSV, and for JSON as
 // a number only when it is one.
-func appendRaw(b []byte, s string, k kind, quote bool) []byte {
+func appendRaw(b []byte, s string, k kind, quote, plain bool) []byte {
 	if !quote {
+		if plain && (s == "" || s[0] != ' ' && s[0] != '\t') {
+			return append(b, s...)
+		}
 		return appendCSVField(b, s)
 	}
 	if k != kindTime && k != kindIP && k != kindString && isJSONScalarLiteral(s) || s == "0" && k != kindString {

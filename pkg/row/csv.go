@@ -81,7 +81,7 @@ func (r *csvReader) Read(row *Row) error {
 		return &Error{Name: r.name, Line: r.line, Err: fmt.Errorf("wrong number of fields: %d, the header has %d", len(rec), r.fields)}
 	}
 	extra := row.Extra[:0]
-	*row = Row{}
+	*row = Row{rawPlain: r.cr.plain}
 	for i, f := range rec {
 		c := r.target[i]
 		if c < 0 {

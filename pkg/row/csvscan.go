@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 )
 
 // csvScanner splits CSV records (RFC 4180: quoted fields, "" escapes,
@@ -20,6 +21,9 @@ type csvScanner struct {
 	quoted  []byte
 	ends    []int
 	fields  []string
+	// plain: the last record's line had no quote and no CR, so its fields
+	// hold none of the characters a CSV writer quotes (but a leading blank).
+	plain bool
 }
 
 var (
@@ -76,10 +80,12 @@ func (s *csvScanner) Read() ([]string, error) {
 	}
 	s.recLine = s.line
 	s.fields = s.fields[:0]
+	s.plain = false
 	if bytes.IndexByte(l, '"') < 0 {
+		s.plain = bytes.IndexByte(l, '\r') < 0
 		text := string(l)
 		for {
-			i := indexComma(text)
+			i := strings.IndexByte(text, ',')
 			if i < 0 {
 				s.fields = append(s.fields, text)
 				return s.fields, nil
@@ -89,15 +95,6 @@ func (s *csvScanner) Read() ([]string, error) {
 		}
 	}
 	return s.readQuoted(l)
-}
-
-func indexComma(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ',' {
-			return i
-		}
-	}
-	return -1
 }
 
 // readQuoted parses a record with quotes, reading more lines while a

@@ -73,6 +73,10 @@ type Row struct {
 	// parse (ReaderOptions.Parse); writers copy it through unchanged.
 	raw     [numColumns]string
 	rawMask uint64
+	// rawPlain says the raw texts came from a CSV line with no quote and
+	// no CR: no text then holds a comma, quote or line break, and a CSV
+	// writer need not look for them (it was a tenth of scanclass's writing).
+	rawPlain bool
 }
 
 // CopyFrom makes r a copy of src that shares no memory with it, reusing

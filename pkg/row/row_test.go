@@ -2,9 +2,11 @@ package row
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -174,6 +176,49 @@ func TestUnparsedColumnsPassThrough(t *testing.T) {
 	want := `{"start_request_time":"2025-01-15 12:49:08.025898","duration":4.8e-05,"src_ip":"::1","SYN":3,"label":1,"note":"x, y"}` + "\n"
 	if b.String() != want {
 		t.Errorf("NDJSON pass-through:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestUnparsedColumnsQuotedWhereCSVNeeds: texts passed through from lines
+// without quotes are written as they came, but for those a CSV writer
+// quotes (as encoding/csv's does) — a leading blank, a bare CR inside a
+// line — and encoding/csv reads back what it read in.
+func TestUnparsedColumnsQuotedWhereCSVNeeds(t *testing.T) {
+	in := "src_ip,SYN,sensor\n" +
+		"10.0.0.1,1, leading blank\n" +
+		"10.0.0.1,1,bare\rCR\n" +
+		"10.0.0.1,1,\"quoted, comma\"\n" +
+		"10.0.0.1,1,plain\n"
+	r, err := NewReaderWith(strings.NewReader(in), "in", "csv", ReaderOptions{Parse: []Column{SYN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readAll(t, r)
+	var b bytes.Buffer
+	w, _ := NewWriter(&b, "csv", r.Schema(), WriterOptions{})
+	for i := range rows {
+		w.Write(&rows[i])
+	}
+	w.Close()
+	want, err := csv.NewReader(strings.NewReader(in)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := b.String()
+	got, err := csv.NewReader(strings.NewReader(written)).ReadAll()
+	if err != nil {
+		t.Fatalf("%v\n%q", err, written)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %q\nwant %q\nwritten %q", got, want, written)
+	}
+	wantText := "src_ip,SYN,sensor\n" +
+		"10.0.0.1,1,\" leading blank\"\n" +
+		"10.0.0.1,1,\"bare\rCR\"\n" +
+		"10.0.0.1,1,\"quoted, comma\"\n" +
+		"10.0.0.1,1,plain\n"
+	if written != wantText {
+		t.Errorf("written %q\nwant %q", written, wantText)
 	}
 }
 
