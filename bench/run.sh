@@ -100,7 +100,7 @@ if [ "$(id -u)" = 0 ]; then
     go run ./tools/latencybench -bin $bin -steps 30 -rate 30/m > "$tmp/lat-direct.txt" 2>/dev/null
     q() { grep -o "p$2 [0-9]* ms" "$1" | head -1 | awk '{print $2}'; }
     row "first probe → alert through JetStream (p50, p95)" "$(q "$tmp/lat-bus.txt" 50) ms, $(q "$tmp/lat-bus.txt" 95) ms" \
-        "pcapsess | scanclass | scanalert: $(q "$tmp/lat-direct.txt" 50) ms, $(q "$tmp/lat-direct.txt" 95) ms" \
+        "pcapsess \\| scanclass \\| scanalert: $(q "$tmp/lat-direct.txt" 50) ms, $(q "$tmp/lat-direct.txt" 95) ms" \
         "$(awk -v a=$(q "$tmp/lat-bus.txt" 95) -v b=$(q "$tmp/lat-direct.txt" 95) 'BEGIN{printf "+%.0f ms at p95", a-b}')"
 fi
 
