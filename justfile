@@ -282,7 +282,7 @@ demo *params:
             sig=$(grep -o '"signature":"scanwatch: [^"]*"' <<<"$rec" | cut -d'"' -f4); sig=${sig#scanwatch: }
             last=$(grep -o '"last":"[^"]*"' <<<"$rec" | cut -c9-27)
             n=$(awk -v prev="${prev:-}" -v last="$last" '$0 > prev && $0 <= last' "$d/.scan-starts" | wc -l)
-            echo "        $sig, $(grep -o '"port_count":[0-9]*' <<<"$rec" | cut -d: -f2) ports: $n scans"
+            echo "        $sig, $(grep -o '"port_count":[0-9]*' <<<"$rec" | cut -d: -f2) ports: $n scan$([ "$n" = 1 ] || echo s)"
             prev=$last
         done
     fi
