@@ -313,7 +313,7 @@ func appendJSONString(b []byte, s string) []byte {
 // a number only when it is one.
 func appendRaw(b []byte, s string, k kind, quote, plain bool) []byte {
 	if !quote {
-		if plain && (s == "" || s[0] != ' ' && s[0] != '\t') {
+		if plain && !leadingBlank(s) {
 			return append(b, s...)
 		}
 		return appendCSVField(b, s)

@@ -192,7 +192,7 @@ func appendCSVField(b []byte, s string) []byte {
 // needsQuotes is a byte loop rather than strings.ContainsAny, which builds
 // a set per call: this runs for every pass-through field.
 func needsQuotes(s string) bool {
-	if s != "" && (s[0] == ' ' || s[0] == '\t') {
+	if leadingBlank(s) {
 		return true
 	}
 	for i := 0; i < len(s); i++ {
@@ -203,3 +203,8 @@ func needsQuotes(s string) bool {
 	}
 	return false
 }
+
+// leadingBlank reports a field that starts with a space or tab: CSV
+// writers quote it (encoding/csv's does), so that readers that trim
+// blanks keep it.
+func leadingBlank(s string) bool { return s != "" && (s[0] == ' ' || s[0] == '\t') }
